@@ -1,0 +1,285 @@
+//! JSON Lines files: appending whole lines, reading them back tolerantly.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Lines longer than this are skipped by readers with a warning. Records
+/// are a few kilobytes; a line this long is damage or abuse.
+pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+
+/// An append-only JSON Lines file.
+///
+/// Each [`LineFile::append`] serialises the value and the newline into one
+/// buffer and hands it to a single `write(2)` on an `O_APPEND` descriptor, so
+/// a reader (or a crash) sees either the whole line or a torn tail, never an
+/// interleaving with another writer's line. If the file does not end with a
+/// newline (a torn line from an earlier crash, or a short write), the next
+/// append starts with one, so the torn line cannot swallow the next record.
+#[derive(Debug)]
+pub(crate) struct LineFile {
+    file: File,
+    path: PathBuf,
+    needs_newline: bool,
+    buf: Vec<u8>,
+    len: u64,
+}
+
+impl LineFile {
+    /// Opens (creating if needed) `path` for appending.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        let mut needs_newline = false;
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::End(-1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(|e| Error::io("read", path, e))?;
+            needs_newline = last[0] != b'\n';
+        }
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            needs_newline,
+            buf: Vec::with_capacity(1024),
+            len,
+        })
+    }
+
+    /// Appends `value` as one line with a single write.
+    pub(crate) fn append(&mut self, value: &impl Serialize) -> Result<()> {
+        self.buf.clear();
+        if self.needs_newline {
+            self.buf.push(b'\n');
+        }
+        serde_json::to_writer(&mut self.buf, value).map_err(|source| Error::Serialize {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.buf.push(b'\n');
+        let written = loop {
+            match self.file.write(&self.buf) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("append to", &self.path, e)),
+                Ok(n) => break n,
+            }
+        };
+        self.len += written as u64;
+        if written != self.buf.len() {
+            self.needs_newline = written > 0 || self.needs_newline;
+            return Err(Error::ShortWrite {
+                path: self.path.clone(),
+                written,
+                expected: self.buf.len(),
+            });
+        }
+        self.needs_newline = false;
+        Ok(())
+    }
+
+    /// Forces written lines to stable storage.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("sync", &self.path, e))
+    }
+
+    /// Bytes in the file as far as this handle knows.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// One line of a file, as [`LineReader`] yields it.
+#[derive(Debug)]
+pub(crate) enum Line<'a> {
+    /// A line within the length limit (without its newline). `terminated`
+    /// is false for a last line with no newline: possibly torn.
+    Text {
+        number: u64,
+        bytes: &'a [u8],
+        terminated: bool,
+    },
+    /// A line over [`MAX_LINE_BYTES`]; its content was not kept.
+    TooLong { number: u64, len: u64 },
+}
+
+/// Reads lines with bounded memory: a line over the limit is skipped, not
+/// buffered, so a 10 GB line costs no more memory than a short one.
+#[derive(Debug)]
+pub(crate) struct LineReader<R> {
+    inner: BufReader<R>,
+    line: Vec<u8>,
+    number: u64,
+    max: usize,
+}
+
+impl<R: Read> LineReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self::with_limit(inner, MAX_LINE_BYTES)
+    }
+
+    pub(crate) fn with_limit(inner: R, max: usize) -> Self {
+        Self {
+            inner: BufReader::with_capacity(64 * 1024, inner),
+            line: Vec::new(),
+            number: 0,
+            max,
+        }
+    }
+
+    /// The next line, or `None` at the end of the input.
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.line.clear();
+        let mut len: u64 = 0;
+        let mut too_long = false;
+        let mut terminated = false;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                break;
+            }
+            let (chunk, found) = match memchr_newline(available) {
+                Some(i) => (&available[..i], true),
+                None => (available, false),
+            };
+            len += chunk.len() as u64;
+            if !too_long {
+                if len as usize > self.max {
+                    too_long = true;
+                    self.line.clear();
+                } else {
+                    self.line.extend_from_slice(chunk);
+                }
+            }
+            let consumed = chunk.len() + usize::from(found);
+            self.inner.consume(consumed);
+            if found {
+                terminated = true;
+                break;
+            }
+        }
+        if len == 0 && !terminated {
+            return Ok(None);
+        }
+        self.number += 1;
+        Ok(Some(if too_long {
+            Line::TooLong {
+                number: self.number,
+                len,
+            }
+        } else {
+            Line::Text {
+                number: self.number,
+                bytes: &self.line,
+                terminated,
+            }
+        }))
+    }
+}
+
+pub(crate) fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, flushed to disk, then renamed over the target. Readers see the
+/// old content or the new, never a mix; a crash leaves at most a stray
+/// `.tmp` file, which readers ignore.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("write", path, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(input: &[u8], max: usize) -> Vec<String> {
+        let mut reader = LineReader::with_limit(input, max);
+        let mut out = Vec::new();
+        while let Some(line) = reader.next_line().unwrap() {
+            out.push(match line {
+                Line::Text {
+                    number,
+                    bytes,
+                    terminated,
+                } => format!("{number}:{}{}", String::from_utf8_lossy(bytes), if terminated { "" } else { "|torn" }),
+                Line::TooLong { number, len } => format!("{number}:too-long({len})"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn splits_lines_and_flags_the_unterminated_tail() {
+        assert_eq!(lines_of(b"a\nbb\n\nccc", 100), ["1:a", "2:bb", "3:", "4:ccc|torn"]);
+        assert_eq!(lines_of(b"", 100), Vec::<String>::new());
+        assert_eq!(lines_of(b"\n", 100), ["1:"]);
+    }
+
+    #[test]
+    fn over_long_lines_are_skipped_not_buffered() {
+        let mut input = b"ok\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 200_000));
+        input.extend(b"\nafter\n");
+        assert_eq!(lines_of(&input, 1000), ["1:ok", "2:too-long(200000)", "3:after"]);
+    }
+
+    #[test]
+    fn append_terminates_a_torn_tail_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.jsonl");
+        std::fs::write(&path, b"{\"a\":1}\n{\"torn\":").unwrap();
+        let mut file = LineFile::open(&path).unwrap();
+        file.append(&serde_json::json!({"b": 2})).unwrap();
+        file.append(&serde_json::json!({"c": 3})).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"torn\":\n{\"b\":2}\n{\"c\":3}\n");
+        assert_eq!(file.len(), text.len() as u64);
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steps.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,332 @@
+//! Tolerant readers: whatever the damage, keep every good line.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use telemetry_model::{
+    PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, StepExecutionEntry,
+};
+
+use crate::error::{Error, Result};
+use crate::jsonl::{Line, LineReader, MAX_LINE_BYTES, memchr_newline};
+use crate::line::{ManifestLine, Parsed, is_wrapper_line, parse_json, parse_manifest_line, parse_tolerant};
+
+/// A line a reader skipped or repaired, with where it is.
+///
+/// Displays as `path:line: message`, the form editors and terminals link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadWarning {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line number (0 when the warning is about the whole file).
+    pub line: u64,
+    /// What was wrong and what the reader did about it.
+    pub message: String,
+}
+
+impl fmt::Display for ReadWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+    }
+}
+
+/// Everything a manifest holds, as read by [`read_manifest`].
+#[derive(Clone, Debug, Default)]
+pub struct ManifestContents {
+    /// The last complete run record: the run's current state.
+    pub record: Option<PipelineRunRecord>,
+    /// The line it was on.
+    pub record_line: u64,
+    /// `{"recommendation": …}` lines, in file order.
+    pub recommendations: Vec<PerformanceRecommendation>,
+    /// `{"perf_test": …}` lines, in file order.
+    pub perf_tests: Vec<PerformanceTestResult>,
+    /// Lines in the file.
+    pub lines: u64,
+    /// Lines skipped or repaired.
+    pub warnings: Vec<ReadWarning>,
+}
+
+fn salvage_message(skipped: usize) -> String {
+    format!("dropped {skipped} bytes of a torn line; the line after it was recovered")
+}
+
+fn too_long_message(len: u64) -> String {
+    format!("skipped an over-long line ({len} bytes, limit {MAX_LINE_BYTES})")
+}
+
+fn skip_message(err: &serde_json::Error, terminated: bool) -> String {
+    if terminated {
+        format!("skipped a line that is not a manifest record: {err}")
+    } else {
+        "skipped a torn last line (an interrupted write)".to_owned()
+    }
+}
+
+/// Reads a whole manifest. Torn, garbage and over-long lines are skipped
+/// with a warning naming file and line; a record appended after a torn
+/// line is recovered; the last complete record wins. Memory use does not
+/// grow with the number of lines.
+pub fn read_manifest(path: &Path) -> Result<ManifestContents> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut out = ManifestContents::default();
+    let mut reader = LineReader::new(file);
+    let warn = |out: &mut ManifestContents, line: u64, message: String| {
+        out.warnings.push(ReadWarning {
+            path: path.to_owned(),
+            line,
+            message,
+        });
+    };
+    while let Some(line) = reader.next_line().map_err(|e| Error::io("read", path, e))? {
+        let (number, bytes, terminated) = match line {
+            Line::TooLong { number, len } => {
+                out.lines = number;
+                warn(&mut out, number, too_long_message(len));
+                continue;
+            }
+            Line::Text {
+                number,
+                bytes,
+                terminated,
+            } => (number, bytes, terminated),
+        };
+        out.lines = number;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = match parse_tolerant(bytes, parse_manifest_line) {
+            Parsed::Clean(line) => line,
+            Parsed::Salvaged { value, skipped } => {
+                warn(&mut out, number, salvage_message(skipped));
+                value
+            }
+            Parsed::Bad(err) => {
+                warn(&mut out, number, skip_message(&err, terminated));
+                continue;
+            }
+        };
+        match parsed {
+            ManifestLine::Record(record) => {
+                out.record = Some(*record);
+                out.record_line = number;
+            }
+            ManifestLine::Recommendation { recommendation } => out.recommendations.push(recommendation),
+            ManifestLine::PerfTest { perf_test } => out.perf_tests.push(perf_test),
+        }
+    }
+    if let Some(record) = &out.record
+        && record.has_naive_timestamps()
+    {
+        let line = out.record_line;
+        warn(&mut out, line, "timestamps without a UTC offset were read as UTC".to_owned());
+    }
+    Ok(out)
+}
+
+/// The last record of a manifest, found by reading backwards from the end.
+#[derive(Clone, Debug)]
+pub struct TailRecord<T> {
+    /// The record.
+    pub record: T,
+    /// Lines skipped or repaired on the way.
+    pub warnings: Vec<ReadWarning>,
+}
+
+const TAIL_CHUNK: u64 = 16 * 1024;
+
+/// Reads only as much of the end of a manifest as it takes to find the last
+/// complete record, so the cost does not grow with the manifest's length.
+/// Returns `None` if the file holds no record at all.
+///
+/// `T` is the record type; a caller that needs only a few fields can pass a
+/// smaller struct and parse less.
+pub fn read_last_record<T: DeserializeOwned>(path: &Path) -> Result<Option<TailRecord<T>>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let mut warnings = Vec::new();
+    let mut damaged = Vec::new(); // (offset, message): line numbers resolved at the end
+    let mut end = len; // bytes [end, len) are done
+    let mut chunk = TAIL_CHUNK;
+    let mut buf = Vec::new();
+    let found = 'search: loop {
+        if end == 0 {
+            break None;
+        }
+        let start = end.saturating_sub(chunk);
+        buf.resize((end - start) as usize, 0);
+        file.read_exact_at(&mut buf, start)
+            .map_err(|e| Error::io("read", path, e))?;
+        // The first line in the buffer may be cut by the chunk boundary.
+        let first_newline = if start > 0 {
+            match memchr_newline(&buf) {
+                Some(i) => Some(i),
+                None if chunk as usize > 2 * MAX_LINE_BYTES => {
+                    // One line longer than any record: scan forwards instead.
+                    break 'search forward_last_record::<T>(path, &mut warnings)?;
+                }
+                None => {
+                    chunk *= 2;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let complete_from = first_newline.map_or(0, |i| i + 1);
+        // Walk the complete lines of the buffer from the last to the first.
+        let mut region = &buf[complete_from..];
+        while !region.is_empty() {
+            let (body, terminated) = match region.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (region, false), // only the file's very last bytes
+            };
+            let line_start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let bytes = &body[line_start..];
+            region = &body[..line_start];
+            if bytes.iter().all(u8::is_ascii_whitespace) || is_wrapper_line(bytes) {
+                continue;
+            }
+            let offset = start + (complete_from + line_start) as u64;
+            match parse_tolerant(bytes, parse_json::<T>) {
+                Parsed::Clean(record) => break 'search Some(record),
+                Parsed::Salvaged { value, skipped } => {
+                    damaged.push((offset, salvage_message(skipped)));
+                    break 'search Some(value);
+                }
+                Parsed::Bad(_) if bytes.len() > MAX_LINE_BYTES => {
+                    damaged.push((offset, too_long_message(bytes.len() as u64)));
+                }
+                Parsed::Bad(err) => damaged.push((offset, skip_message(&err, terminated))),
+            }
+        }
+        if start == 0 {
+            break None;
+        }
+        end = start + complete_from as u64;
+        chunk = chunk.saturating_mul(2);
+    };
+    if !damaged.is_empty() {
+        let numbers = line_numbers_at(&file, damaged.iter().map(|(o, _)| *o))
+            .map_err(|e| Error::io("read", path, e))?;
+        for ((_, message), line) in damaged.into_iter().zip(numbers) {
+            warnings.push(ReadWarning {
+                path: path.to_owned(),
+                line,
+                message,
+            });
+        }
+    }
+    Ok(found.map(|record| TailRecord { record, warnings }))
+}
+
+fn forward_last_record<T: DeserializeOwned>(
+    path: &Path,
+    warnings: &mut Vec<ReadWarning>,
+) -> Result<Option<T>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut reader = LineReader::new(file);
+    let mut last = None;
+    while let Some(line) = reader.next_line().map_err(|e| Error::io("read", path, e))? {
+        match line {
+            Line::TooLong { number, len } => warnings.push(ReadWarning {
+                path: path.to_owned(),
+                line: number,
+                message: too_long_message(len),
+            }),
+            Line::Text { bytes, .. } if is_wrapper_line(bytes) => {}
+            Line::Text { bytes, .. } => {
+                if let Parsed::Clean(v) | Parsed::Salvaged { value: v, .. } = parse_tolerant(bytes, parse_json::<T>) {
+                    last = Some(v);
+                }
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// 1-based line numbers of byte offsets (which must be line starts).
+fn line_numbers_at(file: &File, offsets: impl Iterator<Item = u64>) -> std::io::Result<Vec<u64>> {
+    let mut offsets: Vec<(usize, u64)> = offsets.enumerate().collect();
+    offsets.sort_by_key(|(_, o)| *o);
+    let mut numbers = vec![0; offsets.len()];
+    let mut reader = std::io::BufReader::new(file);
+    let mut pos = 0u64;
+    let mut newlines = 0u64;
+    let mut buf = [0u8; 64 * 1024];
+    let mut next = 0;
+    while next < offsets.len() {
+        // Resolve every offset inside what has been counted so far.
+        while next < offsets.len() && offsets[next].1 <= pos {
+            numbers[offsets[next].0] = newlines + 1;
+            next += 1;
+        }
+        if next == offsets.len() {
+            break;
+        }
+        let want = (offsets[next].1 - pos).min(buf.len() as u64) as usize;
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        pos += n as u64;
+    }
+    Ok(numbers)
+}
+
+/// Reads every line of a JSON Lines file as `T` (telemetry, for instance),
+/// calling `visit` for each good one. Bad lines become warnings.
+pub fn read_jsonl<T: DeserializeOwned>(
+    path: &Path,
+    mut visit: impl FnMut(u64, T),
+) -> Result<Vec<ReadWarning>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut reader = LineReader::new(file);
+    let mut warnings = Vec::new();
+    while let Some(line) = reader.next_line().map_err(|e| Error::io("read", path, e))? {
+        let (number, message) = match line {
+            Line::TooLong { number, len } => (number, too_long_message(len)),
+            Line::Text { bytes, .. } if bytes.iter().all(u8::is_ascii_whitespace) => continue,
+            Line::Text { number, bytes, terminated } => match parse_tolerant(bytes, parse_json::<T>) {
+                Parsed::Clean(v) => {
+                    visit(number, v);
+                    continue;
+                }
+                Parsed::Salvaged { value, skipped } => {
+                    visit(number, value);
+                    (number, salvage_message(skipped))
+                }
+                Parsed::Bad(err) => (number, skip_message(&err, terminated)),
+            },
+        };
+        warnings.push(ReadWarning { path: path.to_owned(), line: number, message });
+    }
+    Ok(warnings)
+}
+
+/// Reads `steps.json`: a JSON list of steps (the layout both trackers
+/// write), or an object with a `steps` list.
+pub fn read_steps(path: &Path) -> Result<Vec<StepExecutionEntry>> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Steps {
+        List(Vec<StepExecutionEntry>),
+        Object { steps: Vec<StepExecutionEntry> },
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    match parse_json::<Steps>(&bytes) {
+        Ok(Steps::List(steps) | Steps::Object { steps }) => Ok(steps),
+        Err(source) => Err(Error::io(
+            "parse",
+            path,
+            std::io::Error::new(ErrorKind::InvalidData, format!("expected a JSON list of steps: {source}")),
+        )),
+    }
+}

@@ -1,0 +1,293 @@
+//! The live writer of one run.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use telemetry_model::{
+    PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, StepExecutionEntry,
+    TelemetrySnapshot,
+};
+
+use crate::error::{Error, Result};
+use crate::history::{Retention, prune};
+use crate::jsonl::{LineFile, write_atomic};
+use crate::line::ManifestLine;
+use crate::lock::RunLock;
+use crate::reader::{ManifestContents, read_manifest};
+use crate::root::ArtifactRoot;
+use crate::run_id::{new_run_id, validate_run_name};
+
+/// File names inside a run directory.
+pub mod files {
+    /// Append-only run history: records and wrapper lines.
+    pub const MANIFEST: &str = "manifest.jsonl";
+    /// Step index, rewritten atomically on every transition.
+    pub const STEPS: &str = "steps.json";
+    /// One telemetry sample a line.
+    pub const TELEMETRY: &str = "telemetry.jsonl";
+    /// Run summary, JSON.
+    pub const SUMMARY_JSON: &str = "summary.json";
+    /// Run summary, Markdown.
+    pub const SUMMARY_MD: &str = "summary.md";
+    /// Per-step logs of wrapper steps: `logs/<step_id>.log`.
+    pub const LOGS_DIR: &str = "logs";
+}
+
+/// Manifests larger than this are compacted (see [`RunWriter::append_record`]).
+pub const DEFAULT_COMPACT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How a new run is created.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// A user-chosen run id; `None` generates a UUIDv7.
+    pub name: Option<String>,
+    /// How many runs to keep once this one is created.
+    pub retention: Retention,
+    /// `fdatasync` after every record line and steps.json, so a power cut
+    /// loses nothing already reported. A crash of the process alone
+    /// (SIGKILL) loses nothing either way. On by default.
+    pub sync: bool,
+    /// Compact the manifest when it grows past this many bytes.
+    pub compact_bytes: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            name: None,
+            retention: Retention::default(),
+            sync: true,
+            compact_bytes: DEFAULT_COMPACT_BYTES,
+        }
+    }
+}
+
+/// Owns a run directory for the life of the run: holds `run.lock`, appends
+/// to `manifest.jsonl` and `telemetry.jsonl`, rewrites `steps.json`.
+///
+/// Dropping the writer releases the lock; a run whose last record says
+/// `running` is then reported as abandoned, which is the point: write a
+/// terminal record before dropping.
+#[derive(Debug)]
+pub struct RunWriter {
+    run_id: String,
+    dir: PathBuf,
+    host: String,
+    /// Held, never read: dropping it releases the run.
+    _lock: RunLock,
+    manifest: LineFile,
+    telemetry: Option<LineFile>,
+    sync: bool,
+    compact_bytes: u64,
+}
+
+impl RunWriter {
+    /// Creates a new run directory under `<root>/run-tracker`, takes its lock
+    /// and applies retention. Creating the directory is atomic (`mkdir`), so
+    /// two processes can never get the same run.
+    pub fn create(root: &ArtifactRoot, options: &RunOptions) -> Result<Self> {
+        let runs_dir = root.runs_dir();
+        std::fs::create_dir_all(&runs_dir).map_err(|e| Error::io("create", &runs_dir, e))?;
+        if let Some(name) = &options.name {
+            validate_run_name(name)?;
+        }
+        let mut attempts = 0;
+        let (run_id, dir) = loop {
+            let run_id = options.name.clone().unwrap_or_else(new_run_id);
+            let dir = runs_dir.join(&run_id);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break (run_id, dir),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    attempts += 1;
+                    if options.name.is_some() || attempts > 8 {
+                        return Err(Error::RunExists { run_id, dir });
+                    }
+                }
+                Err(e) => return Err(Error::io("create", &dir, e)),
+            }
+        };
+        let writer = Self::open_locked(run_id, dir, options)?;
+        prune(root, options.retention, Some(&writer.dir))?;
+        Ok(writer)
+    }
+
+    /// Reopens an existing run to append to it (after a crash, for
+    /// instance). Fails with [`Error::RunLocked`] while another writer lives.
+    /// Returns the writer and what the manifest holds so far.
+    pub fn resume(
+        root: &ArtifactRoot,
+        run_id: &str,
+        options: &RunOptions,
+    ) -> Result<(Self, ManifestContents)> {
+        validate_run_name(run_id)?;
+        let runs_dir = root.runs_dir();
+        let dir = runs_dir.join(run_id);
+        if !dir.join(files::MANIFEST).is_file() {
+            return Err(Error::RunNotFound {
+                arg: run_id.to_owned(),
+                runs_dir,
+            });
+        }
+        let writer = Self::open_locked(run_id.to_owned(), dir, options)?;
+        let contents = read_manifest(&writer.dir.join(files::MANIFEST))?;
+        if contents.record.is_none() {
+            return Err(Error::NoRecord {
+                path: writer.manifest.path().to_owned(),
+            });
+        }
+        Ok((writer, contents))
+    }
+
+    fn open_locked(run_id: String, dir: PathBuf, options: &RunOptions) -> Result<Self> {
+        let mut lock = RunLock::acquire(&dir, &run_id)?;
+        let host = host_name();
+        lock.write_owner(&run_id, &host)?;
+        // The manifest is created only once the lock is held: a directory
+        // with a manifest and a free lock is finished or abandoned, never new.
+        let manifest = LineFile::open(&dir.join(files::MANIFEST))?;
+        Ok(Self {
+            run_id,
+            dir,
+            host,
+            _lock: lock,
+            manifest,
+            telemetry: None,
+            sync: options.sync,
+            compact_bytes: options.compact_bytes,
+        })
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A `pending` record for this run, created now, with this process's
+    /// host, pid and the run directory filled in.
+    pub fn new_record(&self) -> PipelineRunRecord {
+        let mut record = PipelineRunRecord::new(&self.run_id);
+        record.host = Some(self.host.clone());
+        record.pid = Some(std::process::id());
+        record.artifact_dir = Some(self.dir.display().to_string());
+        record
+    }
+
+    /// Persists a transition: the record line first (the source of truth),
+    /// then `steps.json`.
+    pub fn commit(&mut self, record: &PipelineRunRecord) -> Result<()> {
+        self.append_record(record)?;
+        self.write_steps(&record.steps)
+    }
+
+    /// Appends a complete record snapshot as one line. When the manifest
+    /// has grown past the compaction size, it is rewritten atomically with
+    /// only its wrapper lines and this record, so it stays bounded however
+    /// long the run.
+    pub fn append_record(&mut self, record: &PipelineRunRecord) -> Result<()> {
+        self.manifest.append(record)?;
+        if self.sync {
+            self.manifest.sync()?;
+        }
+        if self.manifest.len() > self.compact_bytes {
+            self.compact(record)?;
+        }
+        Ok(())
+    }
+
+    /// Appends `{"recommendation": …}`.
+    pub fn append_recommendation(&mut self, recommendation: &PerformanceRecommendation) -> Result<()> {
+        self.append_wrapper(&ManifestLine::Recommendation {
+            recommendation: recommendation.clone(),
+        })
+    }
+
+    /// Appends `{"perf_test": …}`.
+    pub fn append_perf_test(&mut self, perf_test: &PerformanceTestResult) -> Result<()> {
+        self.append_wrapper(&ManifestLine::PerfTest {
+            perf_test: perf_test.clone(),
+        })
+    }
+
+    fn append_wrapper(&mut self, line: &ManifestLine) -> Result<()> {
+        self.manifest.append(line)?;
+        if self.sync {
+            self.manifest.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Appends one sample to `telemetry.jsonl` (never synced: samples are
+    /// cheap to lose on a power cut and expensive to sync).
+    pub fn append_telemetry(&mut self, snapshot: &TelemetrySnapshot) -> Result<()> {
+        let file = match &mut self.telemetry {
+            Some(file) => file,
+            None => self
+                .telemetry
+                .insert(LineFile::open(&self.dir.join(files::TELEMETRY))?),
+        };
+        file.append(snapshot)
+    }
+
+    /// Rewrites `steps.json` (a pretty JSON list) atomically.
+    pub fn write_steps(&self, steps: &[StepExecutionEntry]) -> Result<()> {
+        self.write_json(files::STEPS, &steps)
+    }
+
+    /// Writes `value` as pretty JSON to `name` in the run directory,
+    /// atomically (summary.json, for instance).
+    pub fn write_json(&self, name: &str, value: &impl Serialize) -> Result<()> {
+        let path = self.dir.join(name);
+        let mut bytes = serde_json::to_vec_pretty(value)
+            .map_err(|source| Error::Serialize { path: path.clone(), source })?;
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes)
+    }
+
+    /// Writes `bytes` to `name` in the run directory, atomically.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.dir.join(name), bytes)
+    }
+
+    fn compact(&mut self, record: &PipelineRunRecord) -> Result<()> {
+        let path = self.manifest.path().to_owned();
+        let contents = read_manifest(&path)?;
+        let serialize = |source| Error::Serialize {
+            path: path.clone(),
+            source,
+        };
+        let mut bytes = Vec::new();
+        for recommendation in contents.recommendations {
+            push_line(&mut bytes, &ManifestLine::Recommendation { recommendation }).map_err(serialize)?;
+        }
+        for perf_test in contents.perf_tests {
+            push_line(&mut bytes, &ManifestLine::PerfTest { perf_test }).map_err(serialize)?;
+        }
+        push_line(&mut bytes, record).map_err(serialize)?;
+        write_atomic(&path, &bytes)?;
+        self.manifest = LineFile::open(&path)?;
+        Ok(())
+    }
+}
+
+fn push_line(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// This machine's host name, or `unknown`.
+pub fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
