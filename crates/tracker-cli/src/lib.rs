@@ -1,1 +1,109 @@
-//! placeholder
+//! The `tracker` command line: run history, status and exports over the
+//! files under one artifact root.
+//!
+//! `main.rs` only calls [`run`]; everything else lives here so it can be
+//! tested without spawning processes. Machine output (tables, JSON) goes to
+//! stdout, diagnostics to stderr. Exit statuses are mapped in one place
+//! ([`exit`]): 0 success, 1 a reported failure, 2 usage/configuration/I/O.
+//!
+//! # Example
+//!
+//! ```
+//! # let tmp = tempfile::tempdir()?;
+//! let root = tmp.path().to_str().unwrap();
+//! let mut out = Vec::new();
+//! let mut err = Vec::new();
+//! let status = tracker_cli::run_with(["tracker", "--artifact-root", root, "list"], &mut out, &mut err);
+//! assert_eq!(status, 0);
+//! assert!(String::from_utf8(err)?.starts_with("no runs under"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cli;
+mod commands;
+pub mod exit;
+mod render;
+mod timearg;
+mod view;
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use manifest::ArtifactRoot;
+use telemetry_model::Timestamp;
+
+pub use cli::Cli;
+use cli::Command;
+use commands::Context;
+
+/// Runs the command line of this process and returns its exit status.
+pub fn run() -> ExitCode {
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut err = stderr.lock();
+    let code = run_with(std::env::args_os(), &mut out, &mut err);
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            let _ = writeln!(err, "error: cannot write output: {e}");
+            ExitCode::from(exit::USAGE)
+        }
+        _ => ExitCode::from(code),
+    }
+}
+
+/// Runs `args` (the first is the program name) with the given output
+/// streams and returns the exit status.
+pub fn run_with<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version go to stdout with status 0.
+            let text = e.render().to_string();
+            let target: &mut dyn Write = if e.use_stderr() { err } else { out };
+            let _ = target.write_all(text.as_bytes());
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    let ctx = Context {
+        root: ArtifactRoot::resolve(cli.global.artifact_root.as_deref()),
+        now: Timestamp::now(),
+    };
+    let result = match &cli.command {
+        Command::List(args) => commands::list::run(&ctx, args, out, err),
+        Command::Show(args) => commands::show::run(&ctx, args, out, err),
+        Command::Status(args) => commands::status::run(&ctx, args, out, err),
+        Command::Export(args) => commands::export::run(&ctx, args, out, err),
+    };
+    match result {
+        Ok(outcome) => outcome.code(),
+        Err(e) if is_broken_pipe(&e) => exit::OK,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}", render::clean(&format!("{e:#}")));
+            exit::USAGE
+        }
+    }
+}
+
+/// A reader that went away (`tracker list | head`) is not an error.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                .is_some_and(|k| k == io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,200 @@
+//! Command-line interface definition (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use manifest::RunState;
+use telemetry_model::Timestamp;
+
+use crate::timearg::parse_time_arg;
+
+const ROOT_HELP: &str = "Artifact root holding run-tracker/ [default: $TRACKER_ARTIFACT_ROOT, \
+else $ROBOT_SF_ARTIFACT_ROOT, else ./output]";
+
+/// Crash-safe run history, live progress and telemetry for long pipelines.
+///
+/// Runs live under <artifact root>/run-tracker/<run_id>/. A RUN argument is a
+/// run id, a unique prefix of one, a run's directory below run-tracker/, or
+/// `latest`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tracker",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit status: 0 success, 1 the run or check reported a failure, \
+2 usage, configuration or I/O error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    #[arg(long, global = true, value_name = "DIR", help = ROOT_HELP)]
+    pub artifact_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List runs, newest first.
+    List(ListArgs),
+    /// Show one run: header, steps, recommendations, perf tests.
+    #[command(visible_alias = "summary")]
+    Show(ShowArgs),
+    /// Print where a run is now: state, current step, whether its writer lives.
+    Status(StatusArgs),
+    /// Write one run to a file (or stdout) as JSON or Markdown.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show at most N runs (0 = all).
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 20, allow_negative_numbers = true, value_parser = parse_count)]
+    pub limit: usize,
+    /// Only runs in this state (`abandoned`: says running, but its writer died).
+    #[arg(long, value_name = "STATE")]
+    pub status: Option<StateArg>,
+    /// Only runs created at or after TIME: RFC 3339, a date, or an age (30m, 12h, 7d).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_now, allow_negative_numbers = true)]
+    pub since: Option<Timestamp>,
+    /// Only runs created at or before TIME (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_now, allow_negative_numbers = true)]
+    pub until: Option<Timestamp>,
+    /// Only runs of this pipeline name, scenario id, scenario config path or its file stem.
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
+    /// Output format. `json` is a stable machine interface (docs/cli.md).
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Run id, unique id prefix, path below run-tracker/, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Human)]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Run id, unique id prefix, path below run-tracker/, or `latest`.
+    #[arg(value_name = "RUN", default_value = "latest")]
+    pub run: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run id, unique id prefix, path below run-tracker/, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Export format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// File to write (replaced atomically); `-` or absent writes to stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Run states accepted by `--status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StateArg {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    Abandoned,
+}
+
+impl From<StateArg> for RunState {
+    fn from(arg: StateArg) -> Self {
+        match arg {
+            StateArg::Pending => RunState::Pending,
+            StateArg::Running => RunState::Running,
+            StateArg::Completed => RunState::Completed,
+            StateArg::Failed => RunState::Failed,
+            StateArg::Cancelled => RunState::Cancelled,
+            StateArg::Abandoned => RunState::Abandoned,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for people.
+    Table,
+    /// A JSON array, one object per run.
+    Json,
+    /// A Markdown table.
+    Markdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// Text for people.
+    Human,
+    /// The whole run as JSON (same as `export --format json`).
+    Json,
+    /// Markdown (same as `export --format markdown`).
+    Markdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// Text for people.
+    Human,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// The whole run: record, derived state, recommendations, perf tests.
+    Json,
+    /// A Markdown report.
+    Markdown,
+}
+
+fn parse_count(input: &str) -> Result<usize, String> {
+    input
+        .trim()
+        .parse()
+        .map_err(|_| "expected a whole number ≥ 0 (0 = no limit)".to_owned())
+}
+
+fn parse_time_now(input: &str) -> Result<Timestamp, String> {
+    parse_time_arg(input, Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_state_maps_to_its_namesake() {
+        for arg in StateArg::value_variants() {
+            let name = arg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(RunState::from(*arg).as_str(), name);
+        }
+    }
+}

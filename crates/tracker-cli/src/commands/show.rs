@@ -1,0 +1,244 @@
+//! `tracker show` (alias `summary`): one run in full.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use manifest::RunState;
+use telemetry_model::{
+    PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, Timestamp, format_eta,
+};
+
+use crate::cli::{ShowArgs, ShowFormat};
+use crate::commands::{Context, load_run, print_warnings};
+use crate::exit::Outcome;
+use crate::render::{Align, Table, clean, duration_cell, md_escape, opt_cell, time_cell};
+use crate::view::{RunView, completed_steps, focus_step};
+
+pub(crate) fn run(
+    ctx: &Context,
+    args: &ShowArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let view = load_run(ctx, &args.run)?;
+    print_warnings(err, view.warnings())?;
+    match args.format {
+        ShowFormat::Human => out.write_all(human(&view, ctx.now).as_bytes())?,
+        ShowFormat::Markdown => out.write_all(markdown(&view, ctx.now).as_bytes())?,
+        ShowFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &view.document(ctx.now))?;
+            writeln!(out)?;
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// `completed`, or `abandoned (recorded running: its writer died after step 2/5 …)`.
+fn state_line(view: &RunView) -> String {
+    let record = view.record();
+    let state = view.entry.state;
+    if state != RunState::Abandoned {
+        return state.to_string();
+    }
+    let last = record.last_completed_step().map_or_else(
+        || "before any step completed".to_owned(),
+        |s| {
+            format!(
+                "after step {}/{} `{}` completed",
+                s.order,
+                record.counted_steps().count(),
+                clean(s.label())
+            )
+        },
+    );
+    format!(
+        "abandoned (recorded {}, but its writer is gone; it died {last})",
+        record.status
+    )
+}
+
+/// Key/value header lines shared by the text and Markdown forms.
+fn header_fields(view: &RunView, now: Timestamp) -> Vec<(&'static str, String)> {
+    let record = view.record();
+    let mut fields = vec![
+        ("status", state_line(view)),
+        ("pipeline", opt_cell(record.pipeline.as_deref())),
+        (
+            "created",
+            format!("{} UTC", time_cell(Some(record.created_at))),
+        ),
+        (
+            "completed",
+            record
+                .completed_at
+                .map_or_else(|| "-".to_owned(), |t| format!("{} UTC", time_cell(Some(t)))),
+        ),
+        ("duration", duration_cell(view.entry.duration_seconds(now))),
+        (
+            "steps",
+            format!(
+                "{}/{} completed",
+                completed_steps(record),
+                record.counted_steps().count()
+            ),
+        ),
+    ];
+    if let Some(step) = focus_step(record).filter(|_| !view.entry.state.is_finished()) {
+        fields.push(("current step", clean(step.label())));
+    }
+    fields.extend([
+        ("scenario", opt_cell(record.scenario_config_path.as_deref())),
+        ("initiator", opt_cell(record.initiator.as_deref())),
+        (
+            "host",
+            match (record.host.as_deref(), record.pid) {
+                (Some(host), Some(pid)) => format!("{} (pid {pid})", clean(host)),
+                (host, _) => opt_cell(host),
+            },
+        ),
+        ("directory", view.entry.dir.display().to_string()),
+    ]);
+    fields
+}
+
+fn steps_table(record: &PipelineRunRecord) -> Table {
+    let mut table = Table::new(&[
+        ("#", Align::Right),
+        ("STEP", Align::Left),
+        ("STATUS", Align::Left),
+        ("STARTED (UTC)", Align::Left),
+        ("DURATION", Align::Right),
+        ("ETA AT START", Align::Right),
+        ("EXIT", Align::Right),
+        ("ARTIFACTS", Align::Left),
+    ]);
+    for step in &record.steps {
+        table.row(vec![
+            if step.order == 0 {
+                "-".to_owned()
+            } else {
+                step.order.to_string()
+            },
+            clean(step.label()),
+            step.status.to_string(),
+            time_cell(step.started_at),
+            duration_cell(step.duration_seconds),
+            step.eta_snapshot_seconds
+                .map_or_else(|| "-".to_owned(), format_eta),
+            step.exit_code
+                .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            if step.artifacts.is_empty() {
+                "-".to_owned()
+            } else {
+                clean(&step.artifacts.join(", "))
+            },
+        ]);
+    }
+    table
+}
+
+fn perf_table(results: &[PerformanceTestResult]) -> Table {
+    let mut table = Table::new(&[
+        ("TEST", Align::Left),
+        ("STATUS", Align::Left),
+        ("MEASURED", Align::Right),
+        ("BASELINE", Align::Right),
+        ("RATIO", Align::Right),
+        ("DURATION", Align::Right),
+    ]);
+    let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    for r in results {
+        let ratio = match (r.throughput_measured, r.throughput_baseline) {
+            (Some(m), Some(b)) if b > 0.0 => format!("{:.2}", m / b),
+            (_, None) => "no baseline".to_owned(),
+            _ => "-".to_owned(),
+        };
+        table.row(vec![
+            clean(&r.test_id),
+            r.status.to_string(),
+            num(r.throughput_measured),
+            num(r.throughput_baseline),
+            ratio,
+            duration_cell(r.duration_seconds),
+        ]);
+    }
+    table
+}
+
+fn recommendation_lines(recs: &[PerformanceRecommendation], markdown: bool) -> String {
+    let mut out = String::new();
+    for rec in recs {
+        let (trigger, message) = if markdown {
+            (md_escape(&rec.trigger), md_escape(&rec.message))
+        } else {
+            (clean(&rec.trigger), clean(&rec.message))
+        };
+        if markdown {
+            let _ = writeln!(out, "- **{}** `{trigger}`: {message}", rec.severity);
+        } else {
+            let _ = writeln!(out, "  [{}] {trigger}: {message}", rec.severity);
+        }
+        for action in &rec.suggested_actions {
+            if markdown {
+                let _ = writeln!(out, "  - {}", md_escape(action));
+            } else {
+                let _ = writeln!(out, "      → {}", clean(action));
+            }
+        }
+    }
+    out
+}
+
+/// The text form: header, steps, recommendations, perf tests.
+pub(crate) fn human(view: &RunView, now: Timestamp) -> String {
+    let record = view.record();
+    let mut out = String::new();
+    let _ = writeln!(out, "Run {}", clean(&record.run_id));
+    let fields = header_fields(view, now);
+    let key_width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in &fields {
+        let _ = writeln!(out, "  {key:<key_width$}  {value}");
+    }
+    if !record.steps.is_empty() {
+        out.push('\n');
+        out.push_str(&steps_table(record).to_text());
+    }
+    let recs = &view.contents.recommendations;
+    if !recs.is_empty() {
+        let _ = write!(out, "\nRecommendations ({})\n", recs.len());
+        out.push_str(&recommendation_lines(recs, false));
+    }
+    let perf = &view.contents.perf_tests;
+    if !perf.is_empty() {
+        let _ = write!(out, "\nPerformance tests ({})\n", perf.len());
+        out.push_str(&perf_table(perf).to_text());
+    }
+    out
+}
+
+/// The Markdown form (also `export --format markdown`).
+pub(crate) fn markdown(view: &RunView, now: Timestamp) -> String {
+    let record = view.record();
+    let mut out = String::new();
+    let _ = write!(out, "# Run `{}`\n\n", record.run_id.replace('`', "'"));
+    for (key, value) in header_fields(view, now) {
+        let _ = writeln!(out, "- **{key}**: {}", md_escape(&value));
+    }
+    if !record.steps.is_empty() {
+        out.push_str("\n## Steps\n\n");
+        out.push_str(&steps_table(record).to_markdown());
+    }
+    let recs = &view.contents.recommendations;
+    out.push_str("\n## Recommendations\n\n");
+    if recs.is_empty() {
+        out.push_str("None.\n");
+    } else {
+        out.push_str(&recommendation_lines(recs, true));
+    }
+    let perf = &view.contents.perf_tests;
+    if !perf.is_empty() {
+        out.push_str("\n## Performance tests\n\n");
+        out.push_str(&perf_table(perf).to_markdown());
+    }
+    out
+}

@@ -1,0 +1,139 @@
+//! What the commands print, built from the model types. The JSON shapes
+//! here are the CLI's machine interface (docs/cli.md): add fields, never
+//! rename or remove them.
+
+use std::path::Path;
+
+use manifest::{ManifestContents, ReadWarning, RunEntry, RunState};
+use serde::Serialize;
+use telemetry_model::{
+    PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, RunStatus,
+    StepExecutionEntry, StepStatus, Timestamp,
+};
+
+/// Version of the JSON documents below.
+pub(crate) const OUTPUT_VERSION: u32 = 1;
+
+/// One element of `tracker list --format json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ListEntry<'a> {
+    pub run_id: &'a str,
+    /// Directory below run-tracker/ (differs from run_id for some Python runs).
+    pub path: &'a str,
+    pub pipeline: Option<&'a str>,
+    /// Derived state (`abandoned` included).
+    pub status: RunStateJson,
+    /// Status as the writer last recorded it.
+    pub recorded_status: RunStatus,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+    pub duration_seconds: Option<f64>,
+    pub steps_total: usize,
+    pub steps_completed: usize,
+    /// The running step, else the failed one, else the last completed one.
+    pub current_step: Option<&'a str>,
+    pub last_completed_step: Option<&'a str>,
+    pub scenario_config_path: Option<&'a str>,
+    pub artifact_dir: String,
+}
+
+impl<'a> ListEntry<'a> {
+    pub(crate) fn new(entry: &'a RunEntry, now: Timestamp) -> Self {
+        let record = &entry.record;
+        Self {
+            run_id: &record.run_id,
+            path: &entry.rel_path,
+            pipeline: record.pipeline.as_deref(),
+            status: RunStateJson(entry.state),
+            recorded_status: record.status,
+            created_at: record.created_at,
+            completed_at: record.completed_at,
+            duration_seconds: entry.duration_seconds(now),
+            steps_total: record.counted_steps().count(),
+            steps_completed: completed_steps(record),
+            current_step: focus_step(record).map(StepExecutionEntry::label),
+            last_completed_step: record.last_completed_step().map(StepExecutionEntry::label),
+            scenario_config_path: record.scenario_config_path.as_deref(),
+            artifact_dir: entry.dir.display().to_string(),
+        }
+    }
+}
+
+impl Serialize for RunStateJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+/// Serialises a [`RunState`] by its lower-case name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunStateJson(pub RunState);
+
+pub(crate) fn completed_steps(record: &PipelineRunRecord) -> usize {
+    record
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Completed)
+        .count()
+}
+
+/// The step worth naming: running, else failed, else the last completed.
+pub(crate) fn focus_step(record: &PipelineRunRecord) -> Option<&StepExecutionEntry> {
+    record
+        .running_step()
+        .or_else(|| record.steps.iter().find(|s| s.status == StepStatus::Failed))
+        .or_else(|| record.last_completed_step())
+}
+
+/// The whole run: `show --format json` and `export --format json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct RunDocument<'a> {
+    pub output_version: u32,
+    pub run_id: &'a str,
+    pub status: RunStateJson,
+    pub path: &'a str,
+    pub artifact_dir: String,
+    pub duration_seconds: Option<f64>,
+    pub record: &'a PipelineRunRecord,
+    pub recommendations: &'a [PerformanceRecommendation],
+    pub perf_tests: &'a [PerformanceTestResult],
+    pub warnings: Vec<String>,
+}
+
+/// A run as `show`/`export` read it: the listing entry plus the whole manifest.
+#[derive(Debug)]
+pub(crate) struct RunView {
+    pub entry: RunEntry,
+    pub contents: ManifestContents,
+}
+
+impl RunView {
+    /// The freshest record: the full read's (it may have seen a record
+    /// appended after the listing), else the listing's.
+    pub(crate) fn record(&self) -> &PipelineRunRecord {
+        self.contents.record.as_ref().unwrap_or(&self.entry.record)
+    }
+
+    pub(crate) fn warnings(&self) -> &[ReadWarning] {
+        &self.contents.warnings
+    }
+
+    pub(crate) fn document(&self, now: Timestamp) -> RunDocument<'_> {
+        RunDocument {
+            output_version: OUTPUT_VERSION,
+            run_id: &self.record().run_id,
+            status: RunStateJson(self.entry.state),
+            path: &self.entry.rel_path,
+            artifact_dir: display_dir(&self.entry.dir),
+            duration_seconds: self.entry.duration_seconds(now),
+            record: self.record(),
+            recommendations: &self.contents.recommendations,
+            perf_tests: &self.contents.perf_tests,
+            warnings: self.warnings().iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+pub(crate) fn display_dir(dir: &Path) -> String {
+    dir.display().to_string()
+}

@@ -1,0 +1,56 @@
+//! End-to-end tests of the `tracker` binary: each runs the real executable
+//! in a temporary artifact root and checks its output and exit status.
+
+mod errors;
+mod export;
+mod fixture;
+mod list;
+mod show;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `tracker --artifact-root <root> <args…>` with a clean environment.
+pub(crate) fn tracker(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .arg("--artifact-root")
+        .arg(root)
+        .args(args)
+        .env_remove("TRACKER_ARTIFACT_ROOT")
+        .env_remove("ROBOT_SF_ARTIFACT_ROOT")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run tracker")
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("utf-8 stdout")
+}
+
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("utf-8 stderr")
+}
+
+/// insta settings that redact what changes between runs: the temporary
+/// root and generated run ids. The fixture pins host, pid and timestamps.
+pub(crate) fn redactions(root: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&root.display().to_string()), "[ROOT]");
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[UUID]",
+    );
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

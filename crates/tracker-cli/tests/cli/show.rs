@@ -1,0 +1,71 @@
+//! `tracker show` / `summary` and `tracker status`.
+
+use crate::{fixture, redactions, stderr, stdout, tracker};
+
+#[test]
+fn show_prints_header_steps_recommendations_and_perf_tests() {
+    let fx = fixture::build();
+    let out = tracker(fx.root(), &["show", "alpha"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    redactions(fx.root()).bind(|| insta::assert_snapshot!("show_alpha", stdout(&out)));
+    let alias = tracker(fx.root(), &["summary", "alpha"]);
+    assert_eq!(alias.stdout, out.stdout, "`summary` is an alias of `show`");
+}
+
+#[test]
+fn show_explains_an_abandoned_run() {
+    let fx = fixture::build();
+    let out = tracker(fx.root(), &["show", "gamma"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("abandoned (recorded running, but its writer is gone; it died after step 1/3 `Collect expert trajectories` completed)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_arguments_resolve_by_id_prefix_and_latest() {
+    let fx = fixture::build();
+    let id_of = |arg: &str| {
+        let out = tracker(fx.root(), &["show", arg, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{arg}: {}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        doc["run_id"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(id_of("alpha"), "alpha");
+    assert_eq!(id_of("alp"), "alpha");
+    assert_eq!(id_of("latest"), "delta");
+    assert_eq!(id_of("g"), "gamma");
+}
+
+#[test]
+fn status_of_a_live_run_names_the_step_and_the_writer() {
+    let fx = fixture::build();
+    let out = tracker(fx.root(), &["status", "delta"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Run delta (imitation-demo): running, writer alive"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Step 2/3 – Pre-train by behaviour cloning (elapsed "),
+        "{text}"
+    );
+    assert!(
+        text.contains("1/3 steps completed; last completed: Collect expert trajectories"),
+        "{text}"
+    );
+
+    let out = tracker(fx.root(), &["status", "gamma", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["status"], "abandoned");
+    assert_eq!(doc["writer_alive"], false);
+    assert_eq!(doc["current_step"], serde_json::Value::Null);
+    assert_eq!(doc["last_completed_step"], "Collect expert trajectories");
+
+    // Without an argument, status shows the latest run.
+    let out = tracker(fx.root(), &["status"]);
+    assert!(stdout(&out).starts_with("Run delta"), "{}", stdout(&out));
+}
