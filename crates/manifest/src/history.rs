@@ -89,7 +89,9 @@ impl fmt::Display for RunState {
 
 /// A string that is not a run state.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid run state `{0}`: expected one of pending, running, completed, failed, cancelled, abandoned")]
+#[error(
+    "invalid run state `{0}`: expected one of pending, running, completed, failed, cancelled, abandoned"
+)]
 pub struct RunStateParseError(pub String);
 
 impl FromStr for RunState {
@@ -182,11 +184,16 @@ impl Query {
 
 fn scenario_names(record: &PipelineRunRecord) -> impl Iterator<Item = &str> {
     let path = record.scenario_config_path.as_deref();
-    let stem = path.and_then(|p| Path::new(p).file_stem()).and_then(|s| s.to_str());
+    let stem = path
+        .and_then(|p| Path::new(p).file_stem())
+        .and_then(|s| s.to_str());
     let extra = ["scenario_id", "scenario"]
         .into_iter()
         .filter_map(|key| record.summary.extra.get(key).and_then(|v| v.as_str()));
-    [record.pipeline.as_deref(), path, stem].into_iter().flatten().chain(extra)
+    [record.pipeline.as_deref(), path, stem]
+        .into_iter()
+        .flatten()
+        .chain(extra)
 }
 
 /// The result of [`list_runs`].
@@ -309,7 +316,11 @@ fn list_subdirs(dir: &Path, rel: &str, out: &mut Vec<(PathBuf, String)>) -> Resu
         }
         // `file_type` does not follow symbolic links: a link is never a run.
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            let rel = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
+            let rel = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
             out.push((entry.path(), rel));
         }
     }
@@ -329,7 +340,11 @@ fn probe(dir: &Path, rel: &str) -> Probe {
         }
         Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
             // No manifest: a container of runs, or a run pruned meanwhile.
-            return if dir.exists() { Probe::Container } else { Probe::Gone };
+            return if dir.exists() {
+                Probe::Container
+            } else {
+                Probe::Gone
+            };
         }
         Err(e) => {
             return Probe::Warning(ReadWarning {
@@ -384,7 +399,10 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     })
 }
@@ -446,7 +464,10 @@ pub fn resolve_run(root: &ArtifactRoot, arg: &str) -> Result<RunEntry> {
         return Ok(*entry);
     }
     let mut runs = list_runs(root, &Query::default())?.runs;
-    if let Some(i) = runs.iter().position(|r| r.run_id() == arg || r.rel_path == arg) {
+    if let Some(i) = runs
+        .iter()
+        .position(|r| r.run_id() == arg || r.rel_path == arg)
+    {
         return Ok(runs.swap_remove(i));
     }
     runs.retain(|r| r.run_id().starts_with(arg) || r.rel_path.starts_with(arg));
@@ -515,7 +536,11 @@ pub struct PruneReport {
 /// (`run-tracker/.prune.lock`); a concurrent call returns at once, and each
 /// victim is deleted while holding its own lock, so a writer cannot resume
 /// it halfway through.
-pub fn prune(root: &ArtifactRoot, retention: Retention, exclude: Option<&Path>) -> Result<PruneReport> {
+pub fn prune(
+    root: &ArtifactRoot,
+    retention: Retention,
+    exclude: Option<&Path>,
+) -> Result<PruneReport> {
     let mut report = PruneReport::default();
     if retention.keep == 0 {
         return Ok(report);

@@ -238,7 +238,11 @@ mod tests {
                     number,
                     bytes,
                     terminated,
-                } => format!("{number}:{}{}", String::from_utf8_lossy(bytes), if terminated { "" } else { "|torn" }),
+                } => format!(
+                    "{number}:{}{}",
+                    String::from_utf8_lossy(bytes),
+                    if terminated { "" } else { "|torn" }
+                ),
                 Line::TooLong { number, len } => format!("{number}:too-long({len})"),
             });
         }
@@ -247,7 +251,10 @@ mod tests {
 
     #[test]
     fn splits_lines_and_flags_the_unterminated_tail() {
-        assert_eq!(lines_of(b"a\nbb\n\nccc", 100), ["1:a", "2:bb", "3:", "4:ccc|torn"]);
+        assert_eq!(
+            lines_of(b"a\nbb\n\nccc", 100),
+            ["1:a", "2:bb", "3:", "4:ccc|torn"]
+        );
         assert_eq!(lines_of(b"", 100), Vec::<String>::new());
         assert_eq!(lines_of(b"\n", 100), ["1:"]);
     }
@@ -257,7 +264,10 @@ mod tests {
         let mut input = b"ok\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', 200_000));
         input.extend(b"\nafter\n");
-        assert_eq!(lines_of(&input, 1000), ["1:ok", "2:too-long(200000)", "3:after"]);
+        assert_eq!(
+            lines_of(&input, 1000),
+            ["1:ok", "2:too-long(200000)", "3:after"]
+        );
     }
 
     #[test]

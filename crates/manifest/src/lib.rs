@@ -85,8 +85,8 @@ pub use reader::{
     read_steps,
 };
 pub use root::{
-    ArtifactRoot, DEFAULT_ARTIFACT_ROOT, ENV_ARTIFACT_ROOT, ENV_ARTIFACT_ROOT_COMPAT, RUNS_DIR_NAME,
-    RootSource,
+    ArtifactRoot, DEFAULT_ARTIFACT_ROOT, ENV_ARTIFACT_ROOT, ENV_ARTIFACT_ROOT_COMPAT,
+    RUNS_DIR_NAME, RootSource,
 };
 pub use run_id::{MAX_RUN_NAME_LEN, new_run_id, validate_run_name};
 pub use writer::{DEFAULT_COMPACT_BYTES, RunOptions, RunWriter, files, host_name};

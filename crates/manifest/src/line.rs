@@ -166,7 +166,8 @@ fn with_non_finite_fallback<T>(
 /// Replaces the bare tokens `NaN`, `Infinity` and `-Infinity` (Python's
 /// `json.dumps` writes them) with `null`, leaving strings untouched.
 fn replace_non_finite(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let has_token = bytes.windows(3).any(|w| w == b"NaN") || bytes.windows(8).any(|w| w == b"Infinity");
+    let has_token =
+        bytes.windows(3).any(|w| w == b"NaN") || bytes.windows(8).any(|w| w == b"Infinity");
     if !has_token {
         return Cow::Borrowed(bytes);
     }
@@ -233,7 +234,10 @@ mod tests {
             }
             _ => panic!("should salvage"),
         }
-        assert!(matches!(parse_tolerant(b"garbage", parse_json::<Value>), Parsed::Bad(_)));
+        assert!(matches!(
+            parse_tolerant(b"garbage", parse_json::<Value>),
+            Parsed::Bad(_)
+        ));
     }
 
     #[test]

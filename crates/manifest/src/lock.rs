@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 /// File name of the lock inside a run directory.
 pub const LOCK_FILE: &str = "run.lock";
 
+/// Retries of [`RunLock::acquire`] while the lock is busy.
+const PROBE_RETRIES: u32 = 3;
+
 /// An exclusive hold on a run. Dropping it releases the lock.
 #[derive(Debug)]
 pub struct RunLock {
@@ -46,14 +49,22 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Self { file, path }),
-            Err(TryLockError::WouldBlock) => Err(Error::RunLocked {
-                run_id: run_id.to_owned(),
-                dir: dir.to_owned(),
-            }),
-            Err(TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        // A reader's probe ([`RunLock::state`]) holds a shared lock for two
+        // system calls; a few short retries tell it from a live writer.
+        for attempt in 0..=PROBE_RETRIES {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { file, path }),
+                Err(TryLockError::WouldBlock) if attempt < PROBE_RETRIES => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(TryLockError::WouldBlock) => break,
+                Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
+            }
         }
+        Err(Error::RunLocked {
+            run_id: run_id.to_owned(),
+            dir: dir.to_owned(),
+        })
     }
 
     /// Records who holds the lock (run id, pid, host) in the lock file, for

@@ -13,7 +13,9 @@ use telemetry_model::{
 
 use crate::error::{Error, Result};
 use crate::jsonl::{Line, LineReader, MAX_LINE_BYTES, memchr_newline};
-use crate::line::{ManifestLine, Parsed, is_wrapper_line, parse_json, parse_manifest_line, parse_tolerant};
+use crate::line::{
+    ManifestLine, Parsed, is_wrapper_line, parse_json, parse_manifest_line, parse_tolerant,
+};
 
 /// A line a reader skipped or repaired, with where it is.
 ///
@@ -115,7 +117,9 @@ pub fn read_manifest(path: &Path) -> Result<ManifestContents> {
                 out.record = Some(*record);
                 out.record_line = number;
             }
-            ManifestLine::Recommendation { recommendation } => out.recommendations.push(recommendation),
+            ManifestLine::Recommendation { recommendation } => {
+                out.recommendations.push(recommendation)
+            }
             ManifestLine::PerfTest { perf_test } => out.perf_tests.push(perf_test),
         }
     }
@@ -123,7 +127,11 @@ pub fn read_manifest(path: &Path) -> Result<ManifestContents> {
         && record.has_naive_timestamps()
     {
         let line = out.record_line;
-        warn(&mut out, line, "timestamps without a UTC offset were read as UTC".to_owned());
+        warn(
+            &mut out,
+            line,
+            "timestamps without a UTC offset were read as UTC".to_owned(),
+        );
     }
     Ok(out)
 }
@@ -147,7 +155,10 @@ const TAIL_CHUNK: u64 = 16 * 1024;
 /// smaller struct and parse less.
 pub fn read_last_record<T: DeserializeOwned>(path: &Path) -> Result<Option<TailRecord<T>>> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
     let mut warnings = Vec::new();
     let mut damaged = Vec::new(); // (offset, message): line numbers resolved at the end
     let mut end = len; // bytes [end, len) are done
@@ -188,18 +199,28 @@ pub fn read_last_record<T: DeserializeOwned>(path: &Path) -> Result<Option<TailR
             let line_start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             let bytes = &body[line_start..];
             region = &body[..line_start];
-            if bytes.iter().all(u8::is_ascii_whitespace) || is_wrapper_line(bytes) {
+            let offset = start + (complete_from + line_start) as u64;
+            // Over the limit is damage whatever the content, as for
+            // `read_manifest`: both readers must agree on the last record.
+            if bytes.len() > MAX_LINE_BYTES {
+                damaged.push((offset, too_long_message(bytes.len() as u64)));
                 continue;
             }
-            let offset = start + (complete_from + line_start) as u64;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if is_wrapper_line(bytes) {
+                if let Some((skipped, record)) = record_glued_to_wrapper::<T>(bytes) {
+                    damaged.push((offset, salvage_message(skipped)));
+                    break 'search Some(record);
+                }
+                continue;
+            }
             match parse_tolerant(bytes, parse_json::<T>) {
                 Parsed::Clean(record) => break 'search Some(record),
                 Parsed::Salvaged { value, skipped } => {
                     damaged.push((offset, salvage_message(skipped)));
                     break 'search Some(value);
-                }
-                Parsed::Bad(_) if bytes.len() > MAX_LINE_BYTES => {
-                    damaged.push((offset, too_long_message(bytes.len() as u64)));
                 }
                 Parsed::Bad(err) => damaged.push((offset, skip_message(&err, terminated))),
             }
@@ -238,15 +259,35 @@ fn forward_last_record<T: DeserializeOwned>(
                 line: number,
                 message: too_long_message(len),
             }),
-            Line::Text { bytes, .. } if is_wrapper_line(bytes) => {}
+            Line::Text { bytes, .. } if is_wrapper_line(bytes) => {
+                if let Some((_, v)) = record_glued_to_wrapper::<T>(bytes) {
+                    last = Some(v);
+                }
+            }
             Line::Text { bytes, .. } => {
-                if let Parsed::Clean(v) | Parsed::Salvaged { value: v, .. } = parse_tolerant(bytes, parse_json::<T>) {
+                if let Parsed::Clean(v) | Parsed::Salvaged { value: v, .. } =
+                    parse_tolerant(bytes, parse_json::<T>)
+                {
                     last = Some(v);
                 }
             }
         }
     }
     Ok(last)
+}
+
+/// A record glued to a torn wrapper line, as an appender that does not
+/// terminate a torn line first (the Python tracker) leaves it:
+/// `{"recommendation": {"trig{"run_id": …}`. [`read_manifest`] recovers
+/// such a record, so the tail readers must too. Intact wrapper lines stay
+/// unparsed: only positions where a record's first key (`run_id` for the
+/// Python tracker, `schema_version` here) opens an object are tried.
+fn record_glued_to_wrapper<T: DeserializeOwned>(bytes: &[u8]) -> Option<(usize, T)> {
+    const RECORD_STARTS: [&[u8]; 2] = [br#"{"run_id""#, br#"{"schema_version""#];
+    let opens_record = |i: usize| RECORD_STARTS.iter().any(|key| bytes[i..].starts_with(key));
+    (1..bytes.len())
+        .filter(|&i| bytes[i] == b'{' && opens_record(i))
+        .find_map(|i| parse_json::<T>(&bytes[i..]).ok().map(|record| (i, record)))
 }
 
 /// 1-based line numbers of byte offsets (which must be line starts).
@@ -294,7 +335,11 @@ pub fn read_jsonl<T: DeserializeOwned>(
         let (number, message) = match line {
             Line::TooLong { number, len } => (number, too_long_message(len)),
             Line::Text { bytes, .. } if bytes.iter().all(u8::is_ascii_whitespace) => continue,
-            Line::Text { number, bytes, terminated } => match parse_tolerant(bytes, parse_json::<T>) {
+            Line::Text {
+                number,
+                bytes,
+                terminated,
+            } => match parse_tolerant(bytes, parse_json::<T>) {
                 Parsed::Clean(v) => {
                     visit(number, v);
                     continue;
@@ -306,7 +351,11 @@ pub fn read_jsonl<T: DeserializeOwned>(
                 Parsed::Bad(err) => (number, skip_message(&err, terminated)),
             },
         };
-        warnings.push(ReadWarning { path: path.to_owned(), line: number, message });
+        warnings.push(ReadWarning {
+            path: path.to_owned(),
+            line: number,
+            message,
+        });
     }
     Ok(warnings)
 }
@@ -326,7 +375,10 @@ pub fn read_steps(path: &Path) -> Result<Vec<StepExecutionEntry>> {
         Err(source) => Err(Error::io(
             "parse",
             path,
-            std::io::Error::new(ErrorKind::InvalidData, format!("expected a JSON list of steps: {source}")),
+            std::io::Error::new(
+                ErrorKind::InvalidData,
+                format!("expected a JSON list of steps: {source}"),
+            ),
         )),
     }
 }

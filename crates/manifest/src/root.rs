@@ -68,10 +68,7 @@ impl ArtifactRoot {
     /// assert_eq!(root.path(), std::path::Path::new("/data/robot"));
     /// assert_eq!(root.source(), RootSource::Env("ROBOT_SF_ARTIFACT_ROOT"));
     /// ```
-    pub fn resolve_with(
-        explicit: Option<&Path>,
-        env: impl Fn(&str) -> Option<OsString>,
-    ) -> Self {
+    pub fn resolve_with(explicit: Option<&Path>, env: impl Fn(&str) -> Option<OsString>) -> Self {
         if let Some(path) = explicit.filter(|p| !p.as_os_str().is_empty()) {
             return Self::new(path);
         }
@@ -122,7 +119,10 @@ mod tests {
     fn precedence_flag_then_tracker_env_then_compat_then_default() {
         let both = env_of(&[(ENV_ARTIFACT_ROOT, "/t"), (ENV_ARTIFACT_ROOT_COMPAT, "/r")]);
         let flag = ArtifactRoot::resolve_with(Some(Path::new("/f")), &both);
-        assert_eq!((flag.path(), flag.source()), (Path::new("/f"), RootSource::Explicit));
+        assert_eq!(
+            (flag.path(), flag.source()),
+            (Path::new("/f"), RootSource::Explicit)
+        );
         let env = ArtifactRoot::resolve_with(None, &both);
         assert_eq!(env.path(), Path::new("/t"));
         let compat = ArtifactRoot::resolve_with(None, env_of(&[(ENV_ARTIFACT_ROOT_COMPAT, "/r")]));

@@ -87,11 +87,12 @@ impl RunWriter {
     /// and applies retention. Creating the directory is atomic (`mkdir`), so
     /// two processes can never get the same run.
     pub fn create(root: &ArtifactRoot, options: &RunOptions) -> Result<Self> {
-        let runs_dir = root.runs_dir();
-        std::fs::create_dir_all(&runs_dir).map_err(|e| Error::io("create", &runs_dir, e))?;
+        // Refuse a bad name before anything is created.
         if let Some(name) = &options.name {
             validate_run_name(name)?;
         }
+        let runs_dir = root.runs_dir();
+        std::fs::create_dir_all(&runs_dir).map_err(|e| Error::io("create", &runs_dir, e))?;
         let mut attempts = 0;
         let (run_id, dir) = loop {
             let run_id = options.name.clone().unwrap_or_else(new_run_id);
@@ -201,7 +202,10 @@ impl RunWriter {
     }
 
     /// Appends `{"recommendation": …}`.
-    pub fn append_recommendation(&mut self, recommendation: &PerformanceRecommendation) -> Result<()> {
+    pub fn append_recommendation(
+        &mut self,
+        recommendation: &PerformanceRecommendation,
+    ) -> Result<()> {
         self.append_wrapper(&ManifestLine::Recommendation {
             recommendation: recommendation.clone(),
         })
@@ -243,8 +247,10 @@ impl RunWriter {
     /// atomically (summary.json, for instance).
     pub fn write_json(&self, name: &str, value: &impl Serialize) -> Result<()> {
         let path = self.dir.join(name);
-        let mut bytes = serde_json::to_vec_pretty(value)
-            .map_err(|source| Error::Serialize { path: path.clone(), source })?;
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Serialize {
+            path: path.clone(),
+            source,
+        })?;
         bytes.push(b'\n');
         write_atomic(&path, &bytes)
     }
@@ -263,7 +269,8 @@ impl RunWriter {
         };
         let mut bytes = Vec::new();
         for recommendation in contents.recommendations {
-            push_line(&mut bytes, &ManifestLine::Recommendation { recommendation }).map_err(serialize)?;
+            push_line(&mut bytes, &ManifestLine::Recommendation { recommendation })
+                .map_err(serialize)?;
         }
         for perf_test in contents.perf_tests {
             push_line(&mut bytes, &ManifestLine::PerfTest { perf_test }).map_err(serialize)?;
@@ -271,6 +278,9 @@ impl RunWriter {
         push_line(&mut bytes, record).map_err(serialize)?;
         write_atomic(&path, &bytes)?;
         self.manifest = LineFile::open(&path)?;
+        // If what must be kept is itself large, do not rewrite it on every
+        // commit: wait until the file has doubled again.
+        self.compact_bytes = self.compact_bytes.max(2 * bytes.len() as u64);
         Ok(())
     }
 }

@@ -42,7 +42,7 @@ pub fn format_eta(seconds: f64) -> String {
     }
     if seconds < 57.5 {
         let rounded = ((seconds / 5.0).round() * 5.0) as u64;
-        return format!("{}s", rounded.max(1).min(55));
+        return format!("{}s", rounded.clamp(1, 55));
     }
     let minutes = (seconds / 60.0).round() as u64;
     if minutes < 60 {

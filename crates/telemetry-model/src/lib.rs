@@ -53,5 +53,5 @@ pub use record::{
 pub use status::{PerfStatus, RunStatus, Severity, StepStatus};
 pub use timestamp::Timestamp;
 pub use validate::{
-    Violation, validate_perf_result, validate_record, validate_recommendation, validate_snapshot,
+    Violation, validate_perf_result, validate_recommendation, validate_record, validate_snapshot,
 };

@@ -27,6 +27,25 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Epoch milliseconds as an integer, or as a float (Python may write
+/// `1735812000123.0`); `null` reads as 0.
+fn epoch_ms<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ms {
+        Int(i64),
+        Float(f64),
+    }
+    match Option::<Ms>::deserialize(deserializer)? {
+        None => Ok(0),
+        Some(Ms::Int(ms)) => Ok(ms),
+        Some(Ms::Float(ms)) if ms.is_finite() => Ok(ms.round() as i64),
+        Some(Ms::Float(ms)) => Err(serde::de::Error::custom(format!(
+            "timestamp_ms must be finite, got {ms}"
+        ))),
+    }
+}
+
 /// `notes` as a list, a comma-separated string (Python tracker) or null.
 fn notes_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -128,7 +147,9 @@ impl PipelineRunRecord {
 
     /// Steps that count towards the total: all but skipped ones.
     pub fn counted_steps(&self) -> impl Iterator<Item = &StepExecutionEntry> {
-        self.steps.iter().filter(|s| s.status != StepStatus::Skipped)
+        self.steps
+            .iter()
+            .filter(|s| s.status != StepStatus::Skipped)
     }
 
     /// The step currently running, if any.
@@ -241,6 +262,7 @@ impl StepExecutionEntry {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TelemetrySnapshot {
     /// When the sample was taken, milliseconds since the Unix epoch.
+    #[serde(deserialize_with = "epoch_ms")]
     pub timestamp_ms: i64,
     /// The step running at the time.
     #[serde(default)]
@@ -288,7 +310,7 @@ pub struct PerformanceRecommendation {
     #[serde(default, deserialize_with = "null_as_default")]
     pub suggested_actions: Vec<String>,
     /// When it was raised, milliseconds since the Unix epoch.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "epoch_ms")]
     pub timestamp_ms: i64,
 }
 
@@ -314,4 +336,35 @@ pub struct PerformanceTestResult {
     /// Indices of the recommendations (manifest order) this result raised.
     #[serde(default, deserialize_with = "null_as_default")]
     pub recommendations_ref: Vec<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_ms_accepts_integers_floats_and_null() {
+        let snap = |ms: &str| {
+            serde_json::from_str::<TelemetrySnapshot>(&format!(r#"{{"timestamp_ms": {ms}}}"#))
+        };
+        assert_eq!(
+            snap("1735812000123").unwrap().timestamp_ms,
+            1_735_812_000_123
+        );
+        assert_eq!(
+            snap("1735812000123.0").unwrap().timestamp_ms,
+            1_735_812_000_123
+        );
+        assert_eq!(
+            snap("1735812000122.6").unwrap().timestamp_ms,
+            1_735_812_000_123
+        );
+        assert_eq!(snap("null").unwrap().timestamp_ms, 0);
+        assert!(snap("\"soon\"").is_err());
+        let rec: PerformanceRecommendation = serde_json::from_str(
+            r#"{"trigger": "t", "severity": "info", "message": "m", "timestamp_ms": 5.0}"#,
+        )
+        .unwrap();
+        assert_eq!(rec.timestamp_ms, 5);
+    }
 }

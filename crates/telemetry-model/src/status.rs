@@ -141,11 +141,26 @@ mod tests {
             .collect();
         assert_eq!(
             text,
-            ["\"pending\"", "\"running\"", "\"completed\"", "\"failed\"", "\"cancelled\""]
+            [
+                "\"pending\"",
+                "\"running\"",
+                "\"completed\"",
+                "\"failed\"",
+                "\"cancelled\""
+            ]
         );
-        assert_eq!(serde_json::to_string(&PerfStatus::SoftBreach).unwrap(), "\"soft-breach\"");
-        assert_eq!(serde_json::to_string(&StepStatus::Skipped).unwrap(), "\"skipped\"");
-        assert_eq!(serde_json::to_string(&Severity::Critical).unwrap(), "\"critical\"");
+        assert_eq!(
+            serde_json::to_string(&PerfStatus::SoftBreach).unwrap(),
+            "\"soft-breach\""
+        );
+        assert_eq!(
+            serde_json::to_string(&StepStatus::Skipped).unwrap(),
+            "\"skipped\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Severity::Critical).unwrap(),
+            "\"critical\""
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::error::TimestampError;
 
-/// An instant in UTC, written as RFC 3339 (`2026-11-24T01:55:11.123456Z`).
+/// An instant in UTC, written as RFC 3339 with microseconds and an explicit
+/// offset (`2026-11-24T01:55:11.123456+00:00`): the form Python's
+/// `datetime.isoformat()` writes and every `datetime.fromisoformat()` reads.
 ///
 /// Reading is lenient so that manifests written by the Python tracker load:
 /// any RFC 3339 offset (`+00:00`, `+02:00`, `Z`), with or without fractional
@@ -146,10 +148,18 @@ impl Ord for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at.format(&Rfc3339) {
-            Ok(text) => f.write_str(&text),
-            Err(_) => write!(f, "{}", self.at.unix_timestamp()),
-        }
+        let at = self.at;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.microsecond()
+        )
     }
 }
 
@@ -201,7 +211,11 @@ mod tests {
             assert_eq!(parsed, utc, "{form}");
             assert!(!parsed.was_naive(), "{form}");
         }
-        for naive in ["2025-01-01T00:00:00", "2025-01-01T00:00:00.000", "2025-01-01 00:00:00"] {
+        for naive in [
+            "2025-01-01T00:00:00",
+            "2025-01-01T00:00:00.000",
+            "2025-01-01 00:00:00",
+        ] {
             let parsed = Timestamp::parse(naive).unwrap();
             assert_eq!(parsed, utc, "{naive}");
             assert!(parsed.was_naive(), "{naive}");
@@ -212,12 +226,18 @@ mod tests {
     fn keeps_fractional_seconds() {
         let t = Timestamp::parse("2025-01-01T00:00:00.123456+00:00").unwrap();
         assert_eq!(t.unix_ms() % 1000, 123);
-        assert_eq!(t.to_string(), "2025-01-01T00:00:00.123456Z");
+        assert_eq!(t.to_string(), "2025-01-01T00:00:00.123456+00:00");
     }
 
     #[test]
     fn rejects_garbage_with_the_input_in_the_message() {
-        for bad in ["", "yesterday", "2025-13-01T00:00:00Z", "2025-01-01", "12:00"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2025-13-01T00:00:00Z",
+            "2025-01-01",
+            "12:00",
+        ] {
             let err = Timestamp::parse(bad).unwrap_err();
             assert!(err.to_string().contains(bad), "{err}");
         }
@@ -229,7 +249,7 @@ mod tests {
     fn serde_round_trip_normalises_to_utc() {
         let t: Timestamp = serde_json::from_str("\"2025-06-01T12:30:00.5+02:00\"").unwrap();
         let text = serde_json::to_string(&t).unwrap();
-        assert_eq!(text, "\"2025-06-01T10:30:00.5Z\"");
+        assert_eq!(text, "\"2025-06-01T10:30:00.500000+00:00\"");
         let back: Timestamp = serde_json::from_str(&text).unwrap();
         assert_eq!(back, t);
     }

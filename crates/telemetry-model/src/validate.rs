@@ -87,7 +87,10 @@ pub fn validate_record(record: &PipelineRunRecord) -> Vec<Violation> {
             if step.order != expected_order {
                 v.push(
                     at("order"),
-                    format!("expected {expected_order} (contiguous from 1), got {}", step.order),
+                    format!(
+                        "expected {expected_order} (contiguous from 1), got {}",
+                        step.order
+                    ),
                 );
             }
             expected_order += 1;
@@ -98,12 +101,18 @@ pub fn validate_record(record: &PipelineRunRecord) -> Vec<Violation> {
         v.non_negative(at("peak_rss_mb"), step.peak_rss_mb);
         let finished = matches!(step.status, StepStatus::Completed | StepStatus::Failed);
         if finished && step.ended_at.is_none() {
-            v.push(at("ended_at"), format!("must be set when status is {}", step.status));
+            v.push(
+                at("ended_at"),
+                format!("must be set when status is {}", step.status),
+            );
         }
         if matches!(step.status, StepStatus::Running | StepStatus::Completed)
             && step.started_at.is_none()
         {
-            v.push(at("started_at"), format!("must be set when status is {}", step.status));
+            v.push(
+                at("started_at"),
+                format!("must be set when status is {}", step.status),
+            );
         }
         if let (Some(start), Some(end)) = (step.started_at, step.ended_at)
             && end < start

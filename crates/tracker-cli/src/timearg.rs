@@ -59,14 +59,17 @@ mod tests {
 
     #[test]
     fn accepts_times_dates_and_ages() {
-        let now = Timestamp::parse("2025-06-10T12:00:00Z").unwrap();
+        let now = Timestamp::parse("2025-06-10T12:00:00.000000+00:00").unwrap();
         let at = |s| parse_time_arg(s, now).unwrap().to_string();
-        assert_eq!(at("2025-01-31T12:00:00+01:00"), "2025-01-31T11:00:00Z");
-        assert_eq!(at("2025-01-31"), "2025-01-31T00:00:00Z");
-        assert_eq!(at("30m"), "2025-06-10T11:30:00Z");
-        assert_eq!(at("2h ago"), "2025-06-10T10:00:00Z");
-        assert_eq!(at("7d"), "2025-06-03T12:00:00Z");
-        assert_eq!(at("1w"), "2025-06-03T12:00:00Z");
+        assert_eq!(
+            at("2025-01-31T12:00:00+01:00"),
+            "2025-01-31T11:00:00.000000+00:00"
+        );
+        assert_eq!(at("2025-01-31"), "2025-01-31T00:00:00.000000+00:00");
+        assert_eq!(at("30m"), "2025-06-10T11:30:00.000000+00:00");
+        assert_eq!(at("2h ago"), "2025-06-10T10:00:00.000000+00:00");
+        assert_eq!(at("7d"), "2025-06-03T12:00:00.000000+00:00");
+        assert_eq!(at("1w"), "2025-06-03T12:00:00.000000+00:00");
     }
 
     #[test]

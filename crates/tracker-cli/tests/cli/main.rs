@@ -1,6 +1,9 @@
 //! End-to-end tests of the `tracker` binary: each runs the real executable
 //! in a temporary artifact root and checks its output and exit status.
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod errors;
 mod export;
 mod fixture;
