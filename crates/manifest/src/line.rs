@@ -9,7 +9,7 @@ use telemetry_model::{PerformanceRecommendation, PerformanceTestResult, Pipeline
 /// One line of a manifest.
 ///
 /// ```text
-/// {"schema_version":1,"run_id":"0193…","created_at":"2026-11-24T01:55:11.123456Z","status":"running",…}
+/// {"schema_version":1,"run_id":"0193…","created_at":"2026-11-24T01:55:11.123456+00:00","status":"running",…}
 /// {"recommendation":{"trigger":"cpu_saturation","severity":"warning","message":"…","evidence":{…},"suggested_actions":["…"],"timestamp_ms":1764000000000}}
 /// {"perf_test":{"test_id":"manifest_append","matrix":null,"throughput_baseline":50000.0,"throughput_measured":61234.5,"duration_seconds":1.2,"status":"passed","recommendations_ref":[]}}
 /// ```
