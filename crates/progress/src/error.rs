@@ -1,0 +1,41 @@
+//! The progress crate's error type.
+
+use telemetry_model::StepStatus;
+
+/// What can go wrong driving a tracked run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Creating, writing or reading the run's files failed. The in-memory
+    /// state is updated all the same, so the next successful write catches up.
+    #[error(transparent)]
+    Manifest(#[from] manifest::Error),
+    /// A step id that was not declared.
+    #[error("unknown step `{0}`")]
+    UnknownStep(String),
+    /// Two steps share an id.
+    #[error("step id `{0}` is declared twice")]
+    DuplicateStep(String),
+    /// A step id outside `[A-Za-z0-9_.-]+` (it names a log file).
+    #[error("invalid step id `{0}`: use letters, digits, '_', '.' and '-'")]
+    InvalidStepId(String),
+    /// A transition the step's status does not allow (start a finished step…).
+    #[error("cannot {action} step `{step}`: it is {status}")]
+    InvalidTransition {
+        /// The step.
+        step: String,
+        /// What was attempted.
+        action: &'static str,
+        /// Where the step is.
+        status: StepStatus,
+    },
+    /// The run already reached its final status; nothing may change it.
+    #[error("the run has already finished")]
+    Finished,
+    /// Installing signal handlers failed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

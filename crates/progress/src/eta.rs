@@ -1,0 +1,335 @@
+//! ETA estimation (SPEC §5): how long the unfinished steps will take.
+//!
+//! The estimator is a pure function of what is known about each step, so it
+//! is tested without clocks or sleeps. A step's remaining time comes from,
+//! in order of preference:
+//!
+//! 1. **in-step progress** the step reported (elapsed / fraction done),
+//!    blended with the prior below while the fraction is small;
+//! 2. **history**: the median duration of the same step in earlier completed
+//!    runs of the same pipeline;
+//! 3. its **expected duration** from the configuration;
+//!
+//! with 2 and 3 scaled by how far this run's finished steps ran over or
+//! under their own predictions (a slower machine today makes every step
+//! slower). A step with nothing known is estimated from the others (the
+//! mean of the known durations), never counted as zero.
+
+/// Where a step's prediction came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The step's own progress reports.
+    Progress,
+    /// Durations of the same step in earlier runs.
+    History,
+    /// The configured expected duration.
+    Expected,
+    /// Nothing known about this step: the mean of the others.
+    Others,
+    /// Nothing known about any step.
+    Unknown,
+}
+
+/// What the estimator knows about one step before it runs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Prior {
+    /// Median seconds of this step in earlier completed runs.
+    pub history: Option<f64>,
+    /// Configured expected seconds.
+    pub expected: Option<f64>,
+}
+
+impl Prior {
+    /// The unscaled prior prediction and its source.
+    fn base(&self) -> Option<(f64, Source)> {
+        valid(self.history)
+            .map(|h| (h, Source::History))
+            .or_else(|| valid(self.expected).map(|e| (e, Source::Expected)))
+    }
+}
+
+fn valid(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+/// Where a step is now.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Phase {
+    /// Not started.
+    Pending,
+    /// Started `elapsed` seconds ago; `fraction` done if it reported any.
+    Running {
+        /// Seconds since the step started.
+        elapsed: f64,
+        /// Fraction done (0–1) from the step's progress reports.
+        fraction: Option<f64>,
+    },
+    /// Finished (completed or failed) after `actual` seconds.
+    Done {
+        /// Seconds it took.
+        actual: f64,
+    },
+    /// Skipped or disabled: takes no time and is not counted.
+    Skipped,
+}
+
+/// One step as the estimator sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepView {
+    /// What was known before it ran.
+    pub prior: Prior,
+    /// Where it is.
+    pub phase: Phase,
+}
+
+/// The estimate for a whole run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// Seconds until every unfinished step is done; `None` when nothing at
+    /// all is known (no history, no expectations, nothing finished yet).
+    pub remaining: Option<f64>,
+    /// Remaining seconds per step (0 for finished or skipped steps).
+    pub per_step: Vec<(f64, Source)>,
+    /// The factor applied to history and expected durations.
+    pub scale: f64,
+}
+
+/// Fractions below this are too noisy to extrapolate on their own.
+const MIN_FRACTION: f64 = 0.01;
+/// Bounds of the run-speed scale factor.
+const SCALE_RANGE: (f64, f64) = (0.2, 5.0);
+
+/// Estimates the remaining time of a run.
+///
+/// ```
+/// use progress::eta::{estimate, Phase, Prior, StepView};
+/// let step = |expected: f64, phase| StepView { prior: Prior { history: None, expected: Some(expected) }, phase };
+/// // Step 1 was expected to take 10 s and took 20 s: this machine is 2x slower
+/// // today, so the 30 s step still to come should take about 60 s.
+/// let eta = estimate(&[step(10.0, Phase::Done { actual: 20.0 }), step(30.0, Phase::Pending)]);
+/// assert_eq!(eta.remaining, Some(60.0));
+/// ```
+pub fn estimate(steps: &[StepView]) -> Estimate {
+    let scale = run_scale(steps);
+    // Mean duration of what is known, for steps with nothing known.
+    let known: Vec<f64> = steps
+        .iter()
+        .filter_map(|s| match s.phase {
+            Phase::Done { actual } => Some(actual),
+            Phase::Skipped => None,
+            _ => s.prior.base().map(|(base, _)| base * scale),
+        })
+        .collect();
+    let fallback = (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64);
+
+    let mut remaining = Some(0.0);
+    let mut per_step = Vec::with_capacity(steps.len());
+    for step in steps {
+        let prior = step
+            .prior
+            .base()
+            .map(|(base, source)| (base * scale, source))
+            .or_else(|| fallback.map(|f| (f, Source::Others)));
+        let (left, source) = match step.phase {
+            Phase::Done { .. } | Phase::Skipped => (Some(0.0), Source::Progress),
+            Phase::Pending => match prior {
+                Some((total, source)) => (Some(total), source),
+                None => (None, Source::Unknown),
+            },
+            Phase::Running { elapsed, fraction } => running_remaining(elapsed, fraction, prior),
+        };
+        per_step.push((left.unwrap_or(0.0), source));
+        remaining = match (remaining, left) {
+            (Some(r), Some(l)) => Some(r + l),
+            _ => None,
+        };
+    }
+    Estimate {
+        remaining,
+        per_step,
+        scale,
+    }
+}
+
+/// How much slower (> 1) or faster (< 1) this run's finished steps were than
+/// predicted before they started.
+fn run_scale(steps: &[StepView]) -> f64 {
+    let (actual, predicted) = steps
+        .iter()
+        .filter_map(|s| match s.phase {
+            Phase::Done { actual } => s.prior.base().map(|(base, _)| (actual, base)),
+            _ => None,
+        })
+        .fold((0.0, 0.0), |(a, p), (actual, base)| (a + actual, p + base));
+    if predicted <= 0.0 || actual <= 0.0 {
+        return 1.0;
+    }
+    (actual / predicted).clamp(SCALE_RANGE.0, SCALE_RANGE.1)
+}
+
+fn running_remaining(
+    elapsed: f64,
+    fraction: Option<f64>,
+    prior: Option<(f64, Source)>,
+) -> (Option<f64>, Source) {
+    let elapsed = elapsed.max(0.0);
+    let from_progress = fraction
+        .filter(|f| f.is_finite() && *f >= MIN_FRACTION)
+        .map(|f| f.min(1.0))
+        .map(|f| (f, elapsed / f - elapsed));
+    let from_prior = prior.map(|(total, source)| {
+        // Past its prediction, a step is assumed to need a little longer
+        // still, rather than to be done: never promise zero.
+        let left = (total - elapsed).max(0.1 * total.max(elapsed));
+        (left, source)
+    });
+    match (from_progress, from_prior) {
+        (Some((f, p)), Some((prior_left, _))) => {
+            // Trust the step's own measurement more as it gets further.
+            let w = f.sqrt();
+            (Some(w * p + (1.0 - w) * prior_left), Source::Progress)
+        }
+        (Some((_, p)), None) => (Some(p), Source::Progress),
+        (None, Some((left, source))) => (Some(left), source),
+        (None, None) => (None, Source::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(history: Option<f64>, expected: Option<f64>) -> StepView {
+        StepView {
+            prior: Prior { history, expected },
+            phase: Phase::Pending,
+        }
+    }
+
+    fn done(view: StepView, actual: f64) -> StepView {
+        StepView {
+            phase: Phase::Done { actual },
+            ..view
+        }
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    #[test]
+    fn history_is_preferred_over_expected() {
+        let eta = estimate(&[pending(Some(30.0), Some(100.0)), pending(None, Some(10.0))]);
+        assert!(close(eta.remaining, 40.0), "{eta:?}");
+        assert_eq!(eta.per_step[0].1, Source::History);
+        assert_eq!(eta.per_step[1].1, Source::Expected);
+    }
+
+    #[test]
+    fn wrong_expectations_are_corrected_by_finished_steps() {
+        // Everything takes 3x longer than configured.
+        let steps = [
+            done(pending(None, Some(10.0)), 30.0),
+            pending(None, Some(20.0)),
+            pending(None, Some(5.0)),
+        ];
+        let eta = estimate(&steps);
+        assert!(close(eta.remaining, 75.0), "{eta:?}");
+        assert!((eta.scale - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn scale_is_bounded() {
+        let eta = estimate(&[
+            done(pending(None, Some(1.0)), 1000.0),
+            pending(None, Some(1.0)),
+        ]);
+        assert!(close(eta.remaining, 5.0), "{eta:?}");
+    }
+
+    #[test]
+    fn steps_with_nothing_known_use_the_others_never_zero() {
+        // No expectations at all: after two steps, the rest are their mean.
+        let steps = [
+            done(pending(None, None), 10.0),
+            done(pending(None, None), 20.0),
+            pending(None, None),
+            pending(None, None),
+        ];
+        let eta = estimate(&steps);
+        assert!(close(eta.remaining, 30.0), "{eta:?}");
+        assert_eq!(eta.per_step[2].1, Source::Others);
+        // One step known, one not: the unknown one is not free.
+        let eta = estimate(&[pending(None, Some(8.0)), pending(None, None)]);
+        assert!(close(eta.remaining, 16.0), "{eta:?}");
+    }
+
+    #[test]
+    fn nothing_known_at_all_is_unknown() {
+        let eta = estimate(&[pending(None, None), pending(None, None)]);
+        assert_eq!(eta.remaining, None);
+        assert_eq!(eta.per_step[0].1, Source::Unknown);
+    }
+
+    #[test]
+    fn skipped_steps_take_no_time_and_do_not_skew_the_scale() {
+        let skipped = StepView {
+            prior: Prior {
+                history: None,
+                expected: Some(1000.0),
+            },
+            phase: Phase::Skipped,
+        };
+        let eta = estimate(&[skipped, pending(None, Some(10.0))]);
+        assert!(close(eta.remaining, 10.0), "{eta:?}");
+        assert!((eta.scale - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn in_step_progress_takes_over_as_it_advances() {
+        let running = |elapsed, fraction| StepView {
+            prior: Prior {
+                history: None,
+                expected: Some(100.0),
+            },
+            phase: Phase::Running { elapsed, fraction },
+        };
+        // The step is twice as slow as expected: at 25 % after 50 s, it
+        // needs 150 s more. The estimate moves from the prior (50 s) towards
+        // 150 s and reaches it at the end.
+        let early = estimate(&[running(50.0, Some(0.25))]).remaining.unwrap();
+        assert!((100.0..150.0).contains(&early), "{early}");
+        let late = estimate(&[running(180.0, Some(0.9))]).remaining.unwrap();
+        assert!((late - 20.0).abs() < 3.0, "{late}");
+        // Without a prior, progress alone.
+        let bare = StepView {
+            prior: Prior::default(),
+            phase: Phase::Running {
+                elapsed: 10.0,
+                fraction: Some(0.5),
+            },
+        };
+        assert!(close(estimate(&[bare]).remaining, 10.0));
+        // A tiny or nonsensical fraction is ignored.
+        let eta = estimate(&[running(1.0, Some(0.001))]).remaining.unwrap();
+        assert!((eta - 99.0).abs() < 1e-9, "{eta}");
+        let eta = estimate(&[running(1.0, Some(f64::NAN))]).remaining.unwrap();
+        assert!((eta - 99.0).abs() < 1e-9, "{eta}");
+    }
+
+    #[test]
+    fn a_running_step_past_its_prediction_still_needs_time() {
+        let view = StepView {
+            prior: Prior {
+                history: Some(10.0),
+                expected: None,
+            },
+            phase: Phase::Running {
+                elapsed: 25.0,
+                fraction: None,
+            },
+        };
+        let left = estimate(&[view]).remaining.unwrap();
+        assert!(left > 0.0, "{left}");
+    }
+}

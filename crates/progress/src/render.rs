@@ -1,0 +1,456 @@
+//! What the operator sees: one line per step start and end, a heartbeat
+//! while a step runs, and a live bar on a terminal.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use telemetry_model::{format_duration, format_eta};
+
+/// Something worth telling the operator.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event<'a> {
+    /// The run was created.
+    RunStarted {
+        /// Run id.
+        run_id: &'a str,
+        /// Pipeline name.
+        pipeline: &'a str,
+        /// Steps that will run.
+        total: usize,
+        /// Disabled steps left out of the total.
+        skipped: usize,
+        /// Predicted run time.
+        eta: Option<f64>,
+    },
+    /// A step started.
+    StepStarted {
+        /// 1-based position among the counted steps.
+        order: u32,
+        /// Counted steps.
+        total: usize,
+        /// Display name.
+        name: &'a str,
+        /// Predicted time to the end of the run.
+        eta: Option<f64>,
+        /// Run time so far.
+        elapsed: f64,
+    },
+    /// A step is still running (refresh or heartbeat).
+    StepProgress {
+        /// 1-based position.
+        order: u32,
+        /// Counted steps.
+        total: usize,
+        /// Display name.
+        name: &'a str,
+        /// Fraction done, if the step reports it.
+        fraction: Option<f64>,
+        /// Items done (cumulative), if reported.
+        items: Option<u64>,
+        /// Items per second, if known.
+        rate: Option<f64>,
+        /// Last message the step sent.
+        message: Option<&'a str>,
+        /// Predicted time to the end of the run.
+        eta: Option<f64>,
+        /// Run time so far.
+        elapsed: f64,
+    },
+    /// A step finished successfully.
+    StepCompleted {
+        /// 1-based position.
+        order: u32,
+        /// Counted steps.
+        total: usize,
+        /// Display name.
+        name: &'a str,
+        /// Its duration.
+        duration: f64,
+    },
+    /// A step failed.
+    StepFailed {
+        /// 1-based position.
+        order: u32,
+        /// Counted steps.
+        total: usize,
+        /// Display name.
+        name: &'a str,
+        /// Its duration.
+        duration: f64,
+        /// Why.
+        reason: &'a str,
+    },
+    /// A step was skipped while the run went on.
+    StepSkipped {
+        /// Display name.
+        name: &'a str,
+    },
+    /// The run reached its final status.
+    RunFinished {
+        /// Run id.
+        run_id: &'a str,
+        /// `completed`, `failed`, `cancelled`.
+        status: &'a str,
+        /// Run time.
+        duration: f64,
+        /// The run directory.
+        dir: &'a str,
+        /// Why it failed or was cancelled.
+        reason: Option<&'a str>,
+    },
+}
+
+/// Run time so far, coarse: `0s`, `42s`, `2m`, `1h05m`.
+pub fn format_elapsed(seconds: f64) -> String {
+    let s = seconds.max(0.0).floor() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn eta_text(eta: Option<f64>) -> String {
+    eta.map_or_else(|| "?".to_owned(), format_eta)
+}
+
+/// The line for an event, without a trailing newline. Identical for the
+/// plain and the live display.
+///
+/// ```
+/// use progress::render::{line, Event};
+/// let start = Event::StepStarted { order: 2, total: 5, name: "Collect expert trajectories", eta: Some(660.0), elapsed: 125.0 };
+/// assert_eq!(line(&start), "Step 2/5 – Collect expert trajectories (ETA 11m, elapsed 2m)");
+/// let done = Event::StepCompleted { order: 2, total: 5, name: "Collect expert trajectories", duration: 124.0 };
+/// assert_eq!(line(&done), "Completed step 2/5 – Collect expert trajectories in 2m04s");
+/// ```
+pub fn line(event: &Event<'_>) -> String {
+    match *event {
+        Event::RunStarted {
+            run_id,
+            pipeline,
+            total,
+            skipped,
+            eta,
+        } => {
+            let skipped = if skipped > 0 {
+                format!(", {skipped} skipped")
+            } else {
+                String::new()
+            };
+            format!(
+                "Run {run_id} – {pipeline}: {total} step{}{skipped} (ETA {})",
+                if total == 1 { "" } else { "s" },
+                eta_text(eta)
+            )
+        }
+        Event::StepStarted {
+            order,
+            total,
+            name,
+            eta,
+            elapsed,
+        } => format!(
+            "Step {order}/{total} – {name} (ETA {}, elapsed {})",
+            eta_text(eta),
+            format_elapsed(elapsed)
+        ),
+        Event::StepProgress {
+            order,
+            total,
+            name,
+            fraction,
+            items,
+            rate,
+            message,
+            eta,
+            elapsed,
+        } => {
+            let mut detail = String::new();
+            if let Some(f) = fraction {
+                let _ = write!(detail, " {:.0}%", (f * 100.0).clamp(0.0, 100.0));
+            }
+            if let Some(n) = items {
+                let _ = write!(detail, " {n} items");
+            }
+            if let Some(r) = rate {
+                let _ = write!(detail, " ({r:.1}/s)");
+            }
+            if let Some(m) = message {
+                let _ = write!(detail, " – {m}");
+            }
+            format!(
+                "  step {order}/{total} – {name}:{detail} (ETA {}, elapsed {})",
+                eta_text(eta),
+                format_elapsed(elapsed)
+            )
+        }
+        Event::StepCompleted {
+            order,
+            total,
+            name,
+            duration,
+        } => format!(
+            "Completed step {order}/{total} – {name} in {}",
+            format_duration(duration)
+        ),
+        Event::StepFailed {
+            order,
+            total,
+            name,
+            duration,
+            reason,
+        } => format!(
+            "Failed step {order}/{total} – {name} after {}: {reason}",
+            format_duration(duration)
+        ),
+        Event::StepSkipped { name } => format!("Skipped step – {name}"),
+        Event::RunFinished {
+            run_id,
+            status,
+            duration,
+            dir,
+            reason,
+        } => {
+            let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+            format!(
+                "Run {run_id} {status} in {}{reason}. Files: {dir}",
+                format_duration(duration)
+            )
+        }
+    }
+}
+
+/// Where events go.
+pub trait Sink: Send {
+    /// Shows an event. Errors writing to the terminal are ignored: progress
+    /// output must never fail a run.
+    fn show(&mut self, event: &Event<'_>);
+}
+
+/// How progress is displayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Display {
+    /// A live bar when stderr is a terminal (and `TERM` is not `dumb`),
+    /// plain lines otherwise.
+    #[default]
+    Auto,
+    /// Plain lines only, whatever stderr is.
+    Plain,
+    /// Nothing at all.
+    Quiet,
+}
+
+/// Plain lines, no escape codes: for CI logs and pipes. Heartbeats are
+/// written at most once per `heartbeat` per step.
+pub struct PlainSink {
+    out: Box<dyn Write + Send>,
+    heartbeat: Duration,
+    last_heartbeat: Option<(u32, f64)>,
+}
+
+impl std::fmt::Debug for PlainSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlainSink")
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlainSink {
+    /// Lines to `out`, heartbeats at most every `heartbeat`.
+    pub fn new(out: Box<dyn Write + Send>, heartbeat: Duration) -> Self {
+        Self {
+            out,
+            heartbeat,
+            last_heartbeat: None,
+        }
+    }
+}
+
+impl Sink for PlainSink {
+    fn show(&mut self, event: &Event<'_>) {
+        if let Event::StepProgress { order, elapsed, .. } = *event {
+            let due = match self.last_heartbeat {
+                Some((step, at)) if step == order => elapsed - at >= self.heartbeat.as_secs_f64(),
+                _ => elapsed >= 0.0,
+            };
+            if !due {
+                return;
+            }
+            self.last_heartbeat = Some((order, elapsed));
+        }
+        if let Event::StepStarted { order, elapsed, .. } = *event {
+            // The start line counts as the step's first heartbeat.
+            self.last_heartbeat = Some((order, elapsed));
+        }
+        let _ = writeln!(self.out, "{}", line(event));
+        let _ = self.out.flush();
+    }
+}
+
+/// A live display on a terminal: transition lines stay in the scroll-back,
+/// a bar below them shows the running step and is refreshed every second.
+#[derive(Debug)]
+pub struct LiveSink {
+    bar: indicatif::ProgressBar,
+}
+
+impl LiveSink {
+    /// A live display on stderr.
+    pub fn stderr() -> Self {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        bar.set_style(style);
+        Self { bar }
+    }
+}
+
+impl Sink for LiveSink {
+    fn show(&mut self, event: &Event<'_>) {
+        match event {
+            Event::StepProgress { .. } => {
+                self.bar.set_message(line(event).trim_start().to_owned());
+                self.bar.tick();
+            }
+            Event::StepStarted { .. } => {
+                self.bar.println(line(event));
+                self.bar.set_message(line(event));
+                self.bar.enable_steady_tick(Duration::from_millis(250));
+            }
+            Event::RunFinished { .. } => {
+                self.bar.finish_and_clear();
+                self.bar.println(line(event));
+                // After finish the bar may not print; make sure the line shows.
+                eprintln_quiet(&line(event));
+            }
+            _ => self.bar.println(line(event)),
+        }
+    }
+}
+
+fn eprintln_quiet(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// The sink for `display`, writing to stderr.
+pub fn sink_for(display: Display, heartbeat: Duration) -> Box<dyn Sink> {
+    struct Quiet;
+    impl Sink for Quiet {
+        fn show(&mut self, _: &Event<'_>) {}
+    }
+    let live =
+        std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+    match display {
+        Display::Quiet => Box::new(Quiet),
+        Display::Auto if live => Box::new(LiveSink::stderr()),
+        Display::Auto | Display::Plain => {
+            Box::new(PlainSink::new(Box::new(std::io::stderr()), heartbeat))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn elapsed_is_coarse_and_starts_at_zero() {
+        assert_eq!(format_elapsed(0.0), "0s");
+        assert_eq!(format_elapsed(59.9), "59s");
+        assert_eq!(format_elapsed(125.0), "2m");
+        assert_eq!(format_elapsed(3900.0), "1h05m");
+    }
+
+    #[test]
+    fn plain_heartbeats_are_throttled_per_step() {
+        let buf = Shared::default();
+        let mut sink = PlainSink::new(Box::new(buf.clone()), Duration::from_secs(10));
+        let progress = |order, elapsed| Event::StepProgress {
+            order,
+            total: 2,
+            name: "A",
+            fraction: Some(0.5),
+            items: Some(10),
+            rate: Some(2.0),
+            message: None,
+            eta: Some(30.0),
+            elapsed,
+        };
+        sink.show(&Event::StepStarted {
+            order: 1,
+            total: 2,
+            name: "A",
+            eta: Some(60.0),
+            elapsed: 0.0,
+        });
+        for t in [1.0, 5.0, 9.9, 10.0, 15.0, 20.5] {
+            sink.show(&progress(1, t));
+        }
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Step 1/2 – A (ETA 1m, elapsed 0s)",
+                "  step 1/2 – A: 50% 10 items (2.0/s) (ETA 30s, elapsed 10s)",
+                "  step 1/2 – A: 50% 10 items (2.0/s) (ETA 30s, elapsed 20s)",
+            ]
+        );
+        assert!(!text.contains('\u{1b}'), "no escape codes in plain output");
+    }
+
+    #[test]
+    fn every_event_has_a_line() {
+        let events = [
+            Event::RunStarted {
+                run_id: "r",
+                pipeline: "p",
+                total: 1,
+                skipped: 1,
+                eta: None,
+            },
+            Event::StepFailed {
+                order: 1,
+                total: 1,
+                name: "A",
+                duration: 3.0,
+                reason: "exit status 2",
+            },
+            Event::StepSkipped { name: "B" },
+            Event::RunFinished {
+                run_id: "r",
+                status: "failed",
+                duration: 3.0,
+                dir: "out/r",
+                reason: Some("step A failed"),
+            },
+        ];
+        let lines: Vec<String> = events.iter().map(line).collect();
+        assert_eq!(
+            lines,
+            [
+                "Run r – p: 1 step, 1 skipped (ETA ?)",
+                "Failed step 1/1 – A after 3.0s: exit status 2",
+                "Skipped step – B",
+                "Run r failed in 3.0s (step A failed). Files: out/r",
+            ]
+        );
+    }
+}

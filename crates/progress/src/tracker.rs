@@ -1,0 +1,820 @@
+//! The tracked run: declare steps, move them through their lifecycle,
+//! persist every transition, tell the operator.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use manifest::{ArtifactRoot, RunOptions, RunWriter};
+use serde_json::json;
+use telemetry_model::{PipelineRunRecord, RunStatus, StepExecutionEntry, StepStatus, Timestamp};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::eta::{Estimate, Phase, Prior, StepView, estimate};
+use crate::history::step_medians;
+use crate::render::{Display, Event, Sink, sink_for};
+use crate::summary::write_summary;
+
+/// One step of a pipeline, as declared before the run starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepSpec {
+    /// Stable identifier (`collect_expert`): letters, digits, `_`, `.`, `-`.
+    pub id: String,
+    /// Human name (`Collect expert trajectories`).
+    pub name: String,
+    /// Disabled steps are recorded as skipped and left out of the total.
+    pub enabled: bool,
+    /// What the step is expected to take, if anyone knows.
+    pub expected: Option<Duration>,
+}
+
+impl StepSpec {
+    /// An enabled step with no expected duration.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            enabled: true,
+            expected: None,
+        }
+    }
+
+    /// Sets the expected duration.
+    #[must_use]
+    pub fn expected(mut self, duration: Duration) -> Self {
+        self.expected = Some(duration);
+        self
+    }
+
+    /// Enables or disables the step.
+    #[must_use]
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+}
+
+/// How a tracked run is set up. [`TrackerOptions::new`] gives the defaults.
+#[derive(Debug)]
+pub struct TrackerOptions {
+    /// Pipeline name: groups runs for history-based ETA.
+    pub pipeline: String,
+    /// Where the run is written.
+    pub root: ArtifactRoot,
+    /// Run name, retention, durability.
+    pub run: RunOptions,
+    /// Scenario or pipeline file, recorded as `scenario_config_path`.
+    pub scenario_config_path: Option<String>,
+    /// The command line; defaults to this process's arguments.
+    pub initiator: Option<String>,
+    /// Live bar, plain lines, or nothing.
+    pub display: Display,
+    /// Plain mode: at most one heartbeat line per step per this interval.
+    pub heartbeat: Duration,
+    /// How often a background thread refreshes the display and persists
+    /// in-step progress; `None` leaves it to [`ProgressTracker::tick`].
+    pub refresh: Option<Duration>,
+    /// How many earlier completed runs feed history-based ETA (0 = none).
+    pub history_runs: usize,
+    /// The clock (a manual one in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Where events go instead of the display chosen by `display`.
+    pub sink: Option<Box<dyn Sink>>,
+}
+
+impl std::fmt::Debug for dyn Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
+}
+
+impl TrackerOptions {
+    /// Defaults: automatic display, heartbeat every 10 s, refresh every
+    /// second, ETA from the last 5 completed runs, the system clock.
+    pub fn new(pipeline: impl Into<String>, root: ArtifactRoot) -> Self {
+        Self {
+            pipeline: pipeline.into(),
+            root,
+            run: RunOptions::default(),
+            scenario_config_path: None,
+            initiator: None,
+            display: Display::Auto,
+            heartbeat: Duration::from_secs(10),
+            refresh: Some(Duration::from_secs(1)),
+            history_runs: 5,
+            clock: Arc::new(SystemClock),
+            sink: None,
+        }
+    }
+}
+
+/// In-step progress a step reports. Every field is optional.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Fraction done, 0–1.
+    pub fraction: Option<f64>,
+    /// Work items done so far (cumulative); gives `steps_per_sec`.
+    pub items: Option<u64>,
+    /// Frames per second.
+    pub fps: Option<f64>,
+    /// A short note for the operator.
+    pub message: Option<String>,
+}
+
+/// Throughput of the running step, for the telemetry sampler.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveMetrics {
+    /// The running step.
+    pub step_id: Option<String>,
+    /// Items per second over the last reports.
+    pub steps_per_sec: Option<f64>,
+    /// Frames per second last reported.
+    pub fps: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Live {
+    fraction: Option<f64>,
+    items: Option<u64>,
+    rate: Option<f64>,
+    fps: Option<f64>,
+    message: Option<String>,
+    /// Items and time of the report the rate is measured from.
+    rate_base: Option<(u64, Timestamp)>,
+    changed: bool,
+}
+
+/// Ends a run from another thread: `(status, reason)`.
+pub(crate) type Aborter = Arc<dyn Fn(RunStatus, &str) + Send + Sync>;
+
+/// Minimum time between two in-step progress records in the manifest.
+const PERSIST_EVERY: f64 = 5.0;
+/// Minimum span for a throughput measurement.
+const RATE_WINDOW: f64 = 1.0;
+
+pub(crate) struct State {
+    writer: RunWriter,
+    record: PipelineRunRecord,
+    priors: Vec<Prior>,
+    live: Vec<Live>,
+    sink: Box<dyn Sink>,
+    clock: Arc<dyn Clock>,
+    finished: bool,
+    last_persist: Timestamp,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// A tracked pipeline run.
+///
+/// Cheap to share: the methods take `&self`, and a background thread
+/// refreshes the display while a step runs. Every transition is written to
+/// the manifest (record line + `steps.json`) before its line is printed.
+/// Once the run has finished (or was aborted by a signal) nothing changes it.
+///
+/// Dropping an unfinished tracker marks the run `failed` (a panic unwinding
+/// through the pipeline, or an early return).
+///
+/// ```
+/// use progress::{ProgressTracker, StepSpec, TrackerOptions, Display};
+/// # let tmp = tempfile::tempdir()?;
+/// let mut options = TrackerOptions::new("demo", manifest::ArtifactRoot::new(tmp.path()));
+/// options.display = Display::Quiet;
+/// let tracker = ProgressTracker::start(options, vec![
+///     StepSpec::new("collect", "Collect expert trajectories"),
+///     StepSpec::new("train", "Train"),
+/// ])?;
+/// tracker.start_step("collect")?;
+/// tracker.complete_step("collect")?;
+/// tracker.start_step("train")?;
+/// tracker.complete_step("train")?;
+/// let record = tracker.finish()?;
+/// assert_eq!(record.status, telemetry_model::RunStatus::Completed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ProgressTracker {
+    shared: Arc<Shared>,
+    ticker: Option<JoinHandle<()>>,
+    run_id: String,
+    dir: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for ProgressTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressTracker")
+            .field("run_id", &self.run_id)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_step_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl ProgressTracker {
+    /// Creates the run (status `running`), predicts its duration and
+    /// announces it.
+    pub fn start(options: TrackerOptions, steps: Vec<StepSpec>) -> Result<Self> {
+        for (i, step) in steps.iter().enumerate() {
+            if !valid_step_id(&step.id) {
+                return Err(Error::InvalidStepId(step.id.clone()));
+            }
+            if steps[..i].iter().any(|s| s.id == step.id) {
+                return Err(Error::DuplicateStep(step.id.clone()));
+            }
+        }
+        let medians = if options.history_runs > 0 {
+            step_medians(&options.root, &options.pipeline, options.history_runs)
+        } else {
+            Default::default()
+        };
+        let writer = RunWriter::create(&options.root, &options.run)?;
+        let clock = options.clock;
+        let mut record = writer.new_record();
+        record.created_at = clock.now();
+        record.pipeline = Some(options.pipeline.clone());
+        record.scenario_config_path = options.scenario_config_path;
+        record.initiator = Some(options.initiator.unwrap_or_else(command_line));
+        record.status = RunStatus::Running;
+        let mut order = 0;
+        let mut priors = Vec::with_capacity(steps.len());
+        for spec in &steps {
+            let mut entry = StepExecutionEntry::new(&spec.id, &spec.name, 0);
+            if spec.enabled {
+                order += 1;
+                entry.order = order;
+                record.enabled_steps.push(spec.id.clone());
+            } else {
+                entry.status = StepStatus::Skipped;
+            }
+            record.steps.push(entry);
+            priors.push(Prior {
+                history: medians.get(&spec.id).copied(),
+                expected: spec.expected.map(|d| d.as_secs_f64()),
+            });
+        }
+        let sink = options
+            .sink
+            .unwrap_or_else(|| sink_for(options.display, options.heartbeat));
+        let run_id = writer.run_id().to_owned();
+        let dir = writer.dir().to_owned();
+        let live = vec![Live::default(); steps.len()];
+        let mut state = State {
+            writer,
+            record,
+            priors,
+            live,
+            sink,
+            last_persist: clock.now(),
+            clock,
+            finished: false,
+        };
+        state.commit()?;
+        let skipped = steps.len() - order as usize;
+        let eta = state.estimate().remaining;
+        state.sink.show(&Event::RunStarted {
+            run_id: &run_id,
+            pipeline: &options.pipeline,
+            total: order as usize,
+            skipped,
+            eta,
+        });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let ticker = options.refresh.map(|every| {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("progress-refresh".into())
+                .spawn(move || refresh_loop(&shared, every))
+        });
+        let ticker = match ticker {
+            Some(Ok(handle)) => Some(handle),
+            // No thread, no refresh: the run itself still works.
+            Some(Err(_)) | None => None,
+        };
+        Ok(Self {
+            shared,
+            ticker,
+            run_id,
+            dir,
+        })
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A copy of the current record.
+    pub fn record(&self) -> PipelineRunRecord {
+        self.lock().record.clone()
+    }
+
+    /// The current estimate.
+    pub fn estimate(&self) -> Estimate {
+        self.lock().estimate()
+    }
+
+    /// Throughput of the running step, for the sampler.
+    pub fn live_metrics(&self) -> LiveMetrics {
+        let state = self.lock();
+        match state
+            .record
+            .steps
+            .iter()
+            .position(|s| s.status == StepStatus::Running)
+        {
+            Some(i) => LiveMetrics {
+                step_id: Some(state.record.steps[i].step_id.clone()),
+                steps_per_sec: state.live[i].rate,
+                fps: state.live[i].fps,
+            },
+            None => LiveMetrics::default(),
+        }
+    }
+
+    /// Starts a pending step; records the ETA shown now as its
+    /// `eta_snapshot_seconds`.
+    pub fn start_step(&self, step_id: &str) -> Result<()> {
+        let mut state = self.lock();
+        let i = state.transition(step_id, "start", &[StepStatus::Pending])?;
+        let now = state.clock.now();
+        let eta = state.estimate_at(now).remaining;
+        let step = &mut state.record.steps[i];
+        step.status = StepStatus::Running;
+        step.started_at = Some(now);
+        step.eta_snapshot_seconds = eta;
+        state.live[i] = Live::default();
+        let persisted = state.commit();
+        let step = &state.record.steps[i];
+        let (order, name) = (step.order, step.label().to_owned());
+        let total = state.total();
+        let elapsed = now.seconds_since(state.record.created_at);
+        state.sink.show(&Event::StepStarted {
+            order,
+            total,
+            name: &name,
+            eta,
+            elapsed,
+        });
+        Ok(persisted?)
+    }
+
+    /// Folds in-step progress into the ETA and throughput. Reports for a step
+    /// that is not running are ignored.
+    pub fn report(&self, step_id: &str, report: Report) -> Result<()> {
+        let mut state = self.lock();
+        let i = state.index(step_id)?;
+        if state.finished || state.record.steps[i].status != StepStatus::Running {
+            return Ok(());
+        }
+        let now = state.clock.now();
+        let live = &mut state.live[i];
+        if let Some(f) = report.fraction.filter(|f| f.is_finite()) {
+            live.fraction = Some(f.clamp(0.0, 1.0));
+        }
+        if let Some(n) = report.items {
+            match live.rate_base {
+                None => live.rate_base = Some((n, now)),
+                Some((base, at)) => {
+                    let span = now.seconds_since(at);
+                    if n < base {
+                        live.rate_base = Some((n, now)); // a counter reset
+                    } else if span >= RATE_WINDOW {
+                        live.rate = Some((n - base) as f64 / span);
+                        live.rate_base = Some((n, now));
+                    }
+                }
+            }
+            live.items = Some(n);
+        }
+        if let Some(fps) = report.fps.filter(|f| f.is_finite() && *f >= 0.0) {
+            live.fps = Some(fps);
+        }
+        if let Some(message) = report.message {
+            live.message = Some(message);
+        }
+        live.changed = true;
+        Ok(())
+    }
+
+    /// Records a file the step produced.
+    pub fn add_artifact(&self, step_id: &str, path: impl Into<String>) -> Result<()> {
+        let mut state = self.lock();
+        let i = state.index(step_id)?;
+        if state.finished {
+            return Err(Error::Finished);
+        }
+        let path = path.into();
+        if !state.record.steps[i].artifacts.contains(&path) {
+            state.record.steps[i].artifacts.push(path);
+            state.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Sets wrapper-step details (exit code, CPU seconds, peak RSS) before
+    /// the step is completed or failed.
+    pub fn set_step_resources(
+        &self,
+        step_id: &str,
+        exit_code: Option<i32>,
+        cpu_time_seconds: Option<f64>,
+        peak_rss_mb: Option<f64>,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        let i = state.index(step_id)?;
+        let step = &mut state.record.steps[i];
+        step.exit_code = exit_code.or(step.exit_code);
+        step.cpu_time_seconds = cpu_time_seconds.or(step.cpu_time_seconds);
+        step.peak_rss_mb = peak_rss_mb.or(step.peak_rss_mb);
+        Ok(())
+    }
+
+    /// Completes the running step.
+    pub fn complete_step(&self, step_id: &str) -> Result<()> {
+        self.end_step(step_id, StepStatus::Completed, None)
+    }
+
+    /// Fails the running step with a reason (`exit status 3`).
+    pub fn fail_step(&self, step_id: &str, reason: &str) -> Result<()> {
+        self.end_step(step_id, StepStatus::Failed, Some(reason))
+    }
+
+    /// Skips a pending step; it leaves the total.
+    pub fn skip_step(&self, step_id: &str) -> Result<()> {
+        let mut state = self.lock();
+        let i = state.transition(step_id, "skip", &[StepStatus::Pending])?;
+        state.record.steps[i].status = StepStatus::Skipped;
+        state.renumber();
+        let persisted = state.commit();
+        let name = state.record.steps[i].label().to_owned();
+        state.sink.show(&Event::StepSkipped { name: &name });
+        Ok(persisted?)
+    }
+
+    fn end_step(&self, step_id: &str, status: StepStatus, reason: Option<&str>) -> Result<()> {
+        let mut state = self.lock();
+        let action = if status == StepStatus::Completed {
+            "complete"
+        } else {
+            "fail"
+        };
+        let i = state.transition(step_id, action, &[StepStatus::Running])?;
+        let now = state.clock.now();
+        state.close_step(i, status, now);
+        state.live[i] = Live::default();
+        let persisted = state.commit();
+        state.show_step_end(i, reason);
+        Ok(persisted?)
+    }
+
+    /// Ends the run: `completed`, or `failed` if a step failed. Steps never
+    /// started are recorded as skipped in a completed run. Writes
+    /// `summary.json` and `summary.md`.
+    pub fn finish(self) -> Result<PipelineRunRecord> {
+        let failed = self
+            .lock()
+            .record
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::Failed);
+        if failed {
+            self.finish_with(RunStatus::Failed, Some("a step failed"))
+        } else {
+            self.finish_with(RunStatus::Completed, None)
+        }
+    }
+
+    /// Ends the run with the given terminal status (a `continue_on_error`
+    /// failure can still end `completed`).
+    pub fn finish_with(
+        mut self,
+        status: RunStatus,
+        reason: Option<&str>,
+    ) -> Result<PipelineRunRecord> {
+        let result = self.lock().finish(status, reason);
+        self.stop_ticker();
+        result
+    }
+
+    /// Aborts the run from outside the pipeline's control flow (a signal):
+    /// the running step fails with `reason`, the run gets `status`, and
+    /// everything is flushed. Does nothing if the run already finished.
+    pub fn abort(&self, status: RunStatus, reason: &str) -> Result<()> {
+        self.lock().finish(status, Some(reason)).map(drop)
+    }
+
+    /// Refreshes the display and persists in-step progress. The background
+    /// thread calls this every `refresh`; call it yourself without one.
+    pub fn tick(&self) {
+        self.lock().tick();
+    }
+
+    fn stop_ticker(&mut self) {
+        *self
+            .shared
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        self.shared.wake.notify_all();
+        if let Some(handle) = self.ticker.take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// A handle that aborts this run from another thread (the failure guard).
+    pub(crate) fn aborter(&self) -> Aborter {
+        let shared = Arc::clone(&self.shared);
+        Arc::new(move |status, reason| {
+            let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = state.finish(status, Some(reason));
+        })
+    }
+}
+
+impl Drop for ProgressTracker {
+    fn drop(&mut self) {
+        {
+            let mut state = self.lock();
+            if !state.finished {
+                let reason = if std::thread::panicking() {
+                    "the pipeline panicked"
+                } else {
+                    "the tracker was dropped before the run finished"
+                };
+                let _ = state.finish(RunStatus::Failed, Some(reason));
+            }
+        }
+        self.stop_ticker();
+    }
+}
+
+fn refresh_loop(shared: &Shared, every: Duration) {
+    let mut stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let (guard, _) = shared
+            .wake
+            .wait_timeout(stop, every)
+            .unwrap_or_else(PoisonError::into_inner);
+        stop = guard;
+        if *stop {
+            return;
+        }
+        drop(stop);
+        shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tick();
+        stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+impl State {
+    fn commit(&mut self) -> manifest::Result<()> {
+        self.writer.commit(&self.record)
+    }
+
+    fn index(&self, step_id: &str) -> Result<usize> {
+        self.record
+            .steps
+            .iter()
+            .position(|s| s.step_id == step_id)
+            .ok_or_else(|| Error::UnknownStep(step_id.to_owned()))
+    }
+
+    /// The step's index if the run is live and the step in one of `from`.
+    fn transition(
+        &self,
+        step_id: &str,
+        action: &'static str,
+        from: &[StepStatus],
+    ) -> Result<usize> {
+        if self.finished {
+            return Err(Error::Finished);
+        }
+        let i = self.index(step_id)?;
+        let status = self.record.steps[i].status;
+        if !from.contains(&status) {
+            return Err(Error::InvalidTransition {
+                step: step_id.to_owned(),
+                action,
+                status,
+            });
+        }
+        Ok(i)
+    }
+
+    fn total(&self) -> usize {
+        self.record.counted_steps().count()
+    }
+
+    /// Keeps `order` contiguous over the counted steps after a skip.
+    fn renumber(&mut self) {
+        let mut order = 0;
+        for step in &mut self.record.steps {
+            if step.status == StepStatus::Skipped {
+                step.order = 0;
+            } else {
+                order += 1;
+                step.order = order;
+            }
+        }
+        self.record.enabled_steps = self
+            .record
+            .counted_steps()
+            .map(|s| s.step_id.clone())
+            .collect();
+    }
+
+    fn estimate(&self) -> Estimate {
+        self.estimate_at(self.clock.now())
+    }
+
+    fn estimate_at(&self, now: Timestamp) -> Estimate {
+        let views: Vec<StepView> = self
+            .record
+            .steps
+            .iter()
+            .zip(&self.priors)
+            .zip(&self.live)
+            .map(|((step, prior), live)| StepView {
+                prior: prior.clone(),
+                phase: match step.status {
+                    StepStatus::Pending => Phase::Pending,
+                    StepStatus::Running => Phase::Running {
+                        elapsed: step.started_at.map_or(0.0, |t| now.seconds_since(t)),
+                        fraction: live.fraction,
+                    },
+                    StepStatus::Completed | StepStatus::Failed => Phase::Done {
+                        actual: step.duration_seconds.unwrap_or(0.0),
+                    },
+                    StepStatus::Skipped => Phase::Skipped,
+                },
+            })
+            .collect();
+        estimate(&views)
+    }
+
+    fn close_step(&mut self, i: usize, status: StepStatus, now: Timestamp) {
+        let step = &mut self.record.steps[i];
+        step.status = status;
+        step.ended_at = Some(now);
+        step.duration_seconds = step.started_at.map(|t| now.seconds_since(t).max(0.0));
+        self.record.summary.extra.remove("live");
+    }
+
+    fn show_step_end(&mut self, i: usize, reason: Option<&str>) {
+        let total = self.total();
+        let step = &self.record.steps[i];
+        let (order, name) = (step.order, step.label().to_owned());
+        let duration = step.duration_seconds.unwrap_or(0.0);
+        let event = match (step.status, reason) {
+            (StepStatus::Failed, reason) => Event::StepFailed {
+                order,
+                total,
+                name: &name,
+                duration,
+                reason: reason.unwrap_or("failed"),
+            },
+            _ => Event::StepCompleted {
+                order,
+                total,
+                name: &name,
+                duration,
+            },
+        };
+        self.sink.show(&event);
+    }
+
+    /// Moves the run to a terminal status once; later calls do nothing.
+    fn finish(&mut self, status: RunStatus, reason: Option<&str>) -> Result<PipelineRunRecord> {
+        if self.finished {
+            return Ok(self.record.clone());
+        }
+        self.finished = true;
+        let now = self.clock.now();
+        let running: Vec<usize> = (0..self.record.steps.len())
+            .filter(|&i| self.record.steps[i].status == StepStatus::Running)
+            .collect();
+        for &i in &running {
+            self.close_step(i, StepStatus::Failed, now);
+        }
+        if status == RunStatus::Completed {
+            for step in &mut self.record.steps {
+                if step.status == StepStatus::Pending {
+                    step.status = StepStatus::Skipped;
+                }
+            }
+            self.renumber();
+        }
+        self.record.summary.extra.remove("live");
+        self.record.status = status;
+        self.record.completed_at = Some(now);
+        self.record.summary.total_duration =
+            Some(now.seconds_since(self.record.created_at).max(0.0));
+        if let Some(reason) = reason {
+            self.record
+                .summary
+                .extra
+                .insert("reason".into(), json!(reason));
+        }
+        let persisted = self.writer.commit(&self.record);
+        let summary = write_summary(&self.writer, &self.record);
+        for &i in &running {
+            self.show_step_end(i, reason);
+        }
+        let dir = self.writer.dir().display().to_string();
+        let duration = self.record.summary.total_duration.unwrap_or(0.0);
+        self.sink.show(&Event::RunFinished {
+            run_id: &self.record.run_id,
+            status: status.as_str(),
+            duration,
+            dir: &dir,
+            reason,
+        });
+        persisted?;
+        summary?;
+        Ok(self.record.clone())
+    }
+
+    fn tick(&mut self) {
+        if self.finished {
+            return;
+        }
+        let Some(i) = self
+            .record
+            .steps
+            .iter()
+            .position(|s| s.status == StepStatus::Running)
+        else {
+            return;
+        };
+        let now = self.clock.now();
+        let eta = self.estimate_at(now).remaining;
+        let total = self.total();
+        let elapsed = now.seconds_since(self.record.created_at);
+        let step = &self.record.steps[i];
+        let live = &self.live[i];
+        let (order, name) = (step.order, step.label().to_owned());
+        self.sink.show(&Event::StepProgress {
+            order,
+            total,
+            name: &name,
+            fraction: live.fraction,
+            items: live.items,
+            rate: live.rate,
+            message: live.message.as_deref(),
+            eta,
+            elapsed,
+        });
+        if live.changed && now.seconds_since(self.last_persist) >= PERSIST_EVERY {
+            let snapshot = json!({
+                "step_id": step.step_id,
+                "fraction": live.fraction,
+                "items": live.items,
+                "steps_per_sec": live.rate,
+                "fps": live.fps,
+                "message": live.message,
+                "eta_seconds": eta,
+                "updated_at": now,
+            });
+            self.record.summary.extra.insert("live".into(), snapshot);
+            self.live[i].changed = false;
+            self.last_persist = now;
+            // A failed write here is retried on the next tick.
+            let _ = self.writer.append_record(&self.record);
+        }
+    }
+}
