@@ -111,6 +111,31 @@ pub fn format_elapsed(seconds: f64) -> String {
     }
 }
 
+/// A count or rate for humans: `950`, `12.3k`, `4.64M`, `31.5`.
+pub fn format_quantity(value: f64) -> String {
+    if !value.is_finite() {
+        return "?".to_owned();
+    }
+    let magnitude = value.abs();
+    let (scaled, suffix) = match magnitude {
+        m if m >= 1e9 => (value / 1e9, "G"),
+        m if m >= 1e6 => (value / 1e6, "M"),
+        m if m >= 1e4 => (value / 1e3, "k"),
+        _ => (value, ""),
+    };
+    // Whole numbers stay whole; otherwise three significant digits.
+    let digits = if suffix.is_empty() && value.fract() == 0.0 {
+        0
+    } else {
+        match scaled.abs() {
+            a if a >= 100.0 => 0,
+            a if a >= 10.0 => 1,
+            _ => 2,
+        }
+    };
+    format!("{scaled:.digits$}{suffix}")
+}
+
 fn eta_text(eta: Option<f64>) -> String {
     eta.map_or_else(|| "?".to_owned(), format_eta)
 }
@@ -172,10 +197,10 @@ pub fn line(event: &Event<'_>) -> String {
                 let _ = write!(detail, " {:.0}%", (f * 100.0).clamp(0.0, 100.0));
             }
             if let Some(n) = items {
-                let _ = write!(detail, " {n} items");
+                let _ = write!(detail, " {} items", format_quantity(n as f64));
             }
             if let Some(r) = rate {
-                let _ = write!(detail, " ({r:.1}/s)");
+                let _ = write!(detail, " ({}/s)", format_quantity(r));
             }
             if let Some(m) = message {
                 let _ = write!(detail, " – {m}");
@@ -379,6 +404,27 @@ mod tests {
     }
 
     #[test]
+    fn quantities_are_compact() {
+        let cases = [
+            (0.0, "0"),
+            (7.0, "7"),
+            (31.5, "31.5"),
+            (2.25, "2.25"),
+            (950.0, "950"),
+            (9999.0, "9999"),
+            (12_345.0, "12.3k"),
+            (468_009.6, "468k"),
+            (4_641_098.0, "4.64M"),
+            (11_557_309.0, "11.6M"),
+            (2.5e9, "2.50G"),
+            (f64::NAN, "?"),
+        ];
+        for (value, want) in cases {
+            assert_eq!(format_quantity(value), want, "{value}");
+        }
+    }
+
+    #[test]
     fn plain_heartbeats_are_throttled_per_step() {
         let buf = Shared::default();
         let mut sink = PlainSink::new(Box::new(buf.clone()), Duration::from_secs(10));
@@ -409,8 +455,8 @@ mod tests {
             lines,
             [
                 "Step 1/2 – A (ETA 1m, elapsed 0s)",
-                "  step 1/2 – A: 50% 10 items (2.0/s) (ETA 30s, elapsed 10s)",
-                "  step 1/2 – A: 50% 10 items (2.0/s) (ETA 30s, elapsed 20s)",
+                "  step 1/2 – A: 50% 10 items (2/s) (ETA 30s, elapsed 10s)",
+                "  step 1/2 – A: 50% 10 items (2/s) (ETA 30s, elapsed 20s)",
             ]
         );
         assert!(!text.contains('\u{1b}'), "no escape codes in plain output");

@@ -331,7 +331,7 @@ fn reports_give_throughput_progress_and_a_persisted_live_view() {
     let last = capture.lines.lock().unwrap().last().cloned().unwrap();
     assert_eq!(
         last,
-        "  step 1/3 – Collect expert trajectories: 50% 400 items (200.0/s) – episode (ETA 3m, elapsed 6s)"
+        "  step 1/3 – Collect expert trajectories: 50% 400 items (200/s) – episode (ETA 3m, elapsed 6s)"
     );
     let on_disk = read_last_record::<PipelineRunRecord>(&tracker.dir().join(files::MANIFEST))
         .unwrap()
