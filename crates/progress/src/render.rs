@@ -1,7 +1,6 @@
 //! What the operator sees: one line per step start and end, a heartbeat
 //! while a step runs, and a live bar on a terminal.
 
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -192,21 +191,26 @@ pub fn line(event: &Event<'_>) -> String {
             eta,
             elapsed,
         } => {
-            let mut detail = String::new();
+            let mut parts = Vec::new();
             if let Some(f) = fraction {
-                let _ = write!(detail, " {:.0}%", (f * 100.0).clamp(0.0, 100.0));
+                parts.push(format!("{:.0}%", (f * 100.0).clamp(0.0, 100.0)));
             }
             if let Some(n) = items {
-                let _ = write!(detail, " {} items", format_quantity(n as f64));
+                parts.push(format!("{} items", format_quantity(n as f64)));
             }
             if let Some(r) = rate {
-                let _ = write!(detail, " ({}/s)", format_quantity(r));
+                parts.push(format!("({}/s)", format_quantity(r)));
             }
             if let Some(m) = message {
-                let _ = write!(detail, " – {m}");
+                parts.push(format!("– {m}"));
             }
+            let detail = if parts.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", parts.join(" "))
+            };
             format!(
-                "  step {order}/{total} – {name}:{detail} (ETA {}, elapsed {})",
+                "  step {order}/{total} – {name}{detail} (ETA {}, elapsed {})",
                 eta_text(eta),
                 format_elapsed(elapsed)
             )
@@ -252,6 +256,18 @@ pub trait Sink: Send {
     /// Shows an event. Errors writing to the terminal are ignored: progress
     /// output must never fail a run.
     fn show(&mut self, event: &Event<'_>);
+
+    /// Whether the sink redraws a live display that other output must not
+    /// tear (see [`Sink::suspend`]).
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    /// Runs `write` with the live display cleared, so output printed by
+    /// someone else (a step's stdout) lands above it.
+    fn suspend(&mut self, write: &mut dyn FnMut()) {
+        write();
+    }
 }
 
 /// How progress is displayed.
@@ -354,6 +370,14 @@ impl Sink for LiveSink {
             }
             _ => self.bar.println(line(event)),
         }
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn suspend(&mut self, write: &mut dyn FnMut()) {
+        self.bar.suspend(write);
     }
 }
 
@@ -480,6 +504,17 @@ mod tests {
                 reason: "exit status 2",
             },
             Event::StepSkipped { name: "B" },
+            Event::StepProgress {
+                order: 1,
+                total: 1,
+                name: "A",
+                fraction: None,
+                items: None,
+                rate: None,
+                message: None,
+                eta: None,
+                elapsed: 1.0,
+            },
             Event::RunFinished {
                 run_id: "r",
                 status: "failed",
@@ -495,6 +530,7 @@ mod tests {
                 "Run r – p: 1 step, 1 skipped (ETA ?)",
                 "Failed step 1/1 – A after 3.0s: exit status 2",
                 "Skipped step – B",
+                "  step 1/1 – A (ETA ?, elapsed 1s)",
                 "Run r failed in 3.0s (step A failed). Files: out/r",
             ]
         );

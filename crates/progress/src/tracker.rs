@@ -199,6 +199,7 @@ struct Shared {
 /// ```
 pub struct ProgressTracker {
     shared: Arc<Shared>,
+    live_display: bool,
     ticker: Option<JoinHandle<()>>,
     run_id: String,
     dir: std::path::PathBuf,
@@ -270,6 +271,7 @@ impl ProgressTracker {
         let run_id = writer.run_id().to_owned();
         let dir = writer.dir().to_owned();
         let live = vec![Live::default(); steps.len()];
+        let live_display = sink.is_live();
         let mut state = State {
             writer,
             record,
@@ -308,6 +310,7 @@ impl ProgressTracker {
         };
         Ok(Self {
             shared,
+            live_display,
             ticker,
             run_id,
             dir,
@@ -529,6 +532,31 @@ impl ProgressTracker {
     /// everything is flushed. Does nothing if the run already finished.
     pub fn abort(&self, status: RunStatus, reason: &str) -> Result<()> {
         self.lock().finish(status, Some(reason)).map(drop)
+    }
+
+    /// Writes output that is not the tracker's own (a wrapped step's stdout
+    /// or stderr) without tearing the live display. Errors are ignored.
+    pub fn print_output(&self, to_stderr: bool, bytes: &[u8]) {
+        use std::io::Write as _;
+        let mut write = || {
+            let _ = if to_stderr {
+                std::io::stderr().write_all(bytes)
+            } else {
+                let mut out = std::io::stdout();
+                out.write_all(bytes).and_then(|()| out.flush())
+            };
+        };
+        if self.live_display {
+            self.lock().sink.suspend(&mut write);
+        } else {
+            write();
+        }
+    }
+
+    /// Ends the run with a terminal status, like [`ProgressTracker::finish_with`],
+    /// but through a shared reference (the tracker may be shared with threads).
+    pub fn conclude(&self, status: RunStatus, reason: Option<&str>) -> Result<PipelineRunRecord> {
+        self.lock().finish(status, reason)
     }
 
     /// Refreshes the display and persists in-step progress. The background

@@ -43,6 +43,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a pipeline file: each step a command, tracked with progress and ETA.
+    Run(RunArgs),
     /// List runs, newest first.
     List(ListArgs),
     /// Show one run: header, steps, recommendations, perf tests.
@@ -52,6 +54,51 @@ pub enum Command {
     Status(StatusArgs),
     /// Write one run to a file (or stdout) as JSON or Markdown.
     Export(ExportArgs),
+    /// Internal: runs one step's command for `tracker run`.
+    #[command(name = "__supervise", hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each step runs as `sh -c RUN` in the pipeline file's directory, in its own \
+process group, with TRACKER_RUN_ID, TRACKER_STEP_ID, TRACKER_RUN_DIR and TRACKER_PROGRESS set \
+(docs/pipeline-file.md). Ctrl-C or SIGTERM ends the run as cancelled and stops the step.\n\n\
+Exit status: 0 the run completed, 1 it failed, 2 the pipeline file or a flag is invalid; \
+interrupted runs end by the signal (130 for Ctrl-C)."
+)]
+pub struct RunArgs {
+    /// The pipeline file (TOML).
+    #[arg(value_name = "PIPELINE.toml")]
+    pub pipeline: PathBuf,
+    /// Name the run instead of generating an id ([A-Za-z0-9][A-Za-z0-9._-]*).
+    #[arg(long, value_name = "NAME")]
+    pub run_id: Option<String>,
+    /// Skip this step (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<String>,
+    /// Run only this step (repeatable); disabled steps named here run too.
+    #[arg(long, value_name = "STEP")]
+    pub only: Vec<String>,
+    /// Plain progress lines even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+    /// Plain mode: seconds between heartbeat lines of a running step.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub heartbeat: f64,
+    /// Keep the newest N runs, deleting older ones (0 = keep all).
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count, allow_negative_numbers = true)]
+    pub keep: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// The tracker's pid.
+    #[arg(long)]
+    pub parent: u32,
+    /// The step's command.
+    #[arg(last = true, required = true)]
+    pub command: String,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +221,15 @@ fn parse_count(input: &str) -> Result<usize, String> {
         .trim()
         .parse()
         .map_err(|_| "expected a whole number ≥ 0 (0 = no limit)".to_owned())
+}
+
+fn parse_seconds(input: &str) -> Result<f64, String> {
+    input
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .ok_or_else(|| "expected seconds, a number > 0 and ≤ 86400".to_owned())
 }
 
 fn parse_time_now(input: &str) -> Result<Timestamp, String> {

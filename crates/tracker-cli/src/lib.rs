@@ -19,10 +19,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod channel;
 mod cli;
 mod commands;
 pub mod exit;
+mod pipeline;
 mod render;
+mod supervise;
+mod sys;
 mod timearg;
 mod view;
 
@@ -40,10 +44,9 @@ use commands::Context;
 
 /// Runs the command line of this process and returns its exit status.
 pub fn run() -> ExitCode {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut err = stderr.lock();
+    // Unlocked handles: `tracker run`'s threads write to both streams too.
+    let mut out = io::BufWriter::new(io::stdout());
+    let mut err = io::stderr();
     let code = run_with(std::env::args_os(), &mut out, &mut err);
     match out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
@@ -75,11 +78,16 @@ where
             };
         }
     };
+    if let Command::Supervise(args) = &cli.command {
+        return supervise::run(args.parent, &args.command);
+    }
     let ctx = Context {
         root: ArtifactRoot::resolve(cli.global.artifact_root.as_deref()),
         now: Timestamp::now(),
     };
     let result = match &cli.command {
+        Command::Run(args) => commands::run::run(&ctx, args, out, err),
+        Command::Supervise(_) => unreachable!("handled above"),
         Command::List(args) => commands::list::run(&ctx, args, out, err),
         Command::Show(args) => commands::show::run(&ctx, args, out, err),
         Command::Status(args) => commands::status::run(&ctx, args, out, err),

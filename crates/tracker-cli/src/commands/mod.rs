@@ -3,6 +3,7 @@
 
 pub(crate) mod export;
 pub(crate) mod list;
+pub(crate) mod run;
 pub(crate) mod show;
 pub(crate) mod status;
 

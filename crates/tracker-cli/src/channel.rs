@@ -1,0 +1,293 @@
+//! The progress channel of `tracker run` (docs/progress-channel.md).
+//!
+//! Each step gets `TRACKER_PROGRESS`, the path of a file it may append JSON
+//! lines to; the tracker follows the file while the step runs:
+//!
+//! ```text
+//! {"progress": 0.42}          fraction done, 0–1: drives the ETA
+//! {"steps": 12000}            cumulative work items: gives steps_per_sec
+//! {"fps": 31.5}               frames per second
+//! {"artifact": "out/model.pt"} a file the step produced
+//! {"message": "epoch 3/10"}   a note for the operator
+//! ```
+//!
+//! Keys may be combined in one line; unknown keys are ignored. A bad line
+//! is skipped with one warning per step, never fatal.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use progress::{ProgressTracker, Report};
+use serde_json::Value;
+
+/// Longest line read from the channel; longer ones are skipped.
+pub(crate) const MAX_LINE: usize = 64 * 1024;
+/// How often the file is polled.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What one channel line asks for.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Update {
+    pub report: Option<Report>,
+    pub artifact: Option<String>,
+}
+
+/// Parses one line; `Err` says what was expected.
+pub(crate) fn parse_line(line: &[u8]) -> Result<Update, String> {
+    let value: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON ({e})"))?;
+    let Value::Object(map) = value else {
+        return Err("expected a JSON object such as {\"progress\": 0.42}".to_owned());
+    };
+    let number = |key: &str| -> Result<Option<f64>, String> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(Some)
+                .ok_or_else(|| format!("`{key}` must be a number ≥ 0")),
+        }
+    };
+    let text = |key: &str| -> Result<Option<String>, String> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(
+                s.chars().filter(|c| !c.is_control()).take(200).collect(),
+            )),
+            Some(_) => Err(format!("`{key}` must be a string")),
+        }
+    };
+    let fraction = number("progress")?;
+    if fraction.is_some_and(|f| f > 1.0) {
+        return Err("`progress` must be between 0 and 1".to_owned());
+    }
+    let items = match map.get("steps") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or("`steps` must be a whole number ≥ 0 (a cumulative count)")?,
+        ),
+    };
+    let fps = number("fps")?;
+    let message = text("message")?;
+    let artifact = text("artifact")?.filter(|a| !a.is_empty());
+    let report = (fraction.is_some() || items.is_some() || fps.is_some() || message.is_some())
+        .then_some(Report {
+            fraction,
+            items,
+            fps,
+            message,
+        });
+    Ok(Update { report, artifact })
+}
+
+/// Follows a step's channel file on a thread until stopped.
+#[derive(Debug)]
+pub(crate) struct Follower {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Follower {
+    /// Starts following `path` for `step_id`. `warn` prints a warning.
+    pub(crate) fn start(
+        tracker: Arc<ProgressTracker>,
+        step_id: String,
+        path: PathBuf,
+        warn: Arc<dyn Fn(String) + Send + Sync>,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name(format!("progress-{step_id}"))
+                .spawn(move || {
+                    let mut reader = ChannelReader::new(path);
+                    let mut warned = false;
+                    loop {
+                        let last = stop.load(Ordering::SeqCst);
+                        reader.poll(|number, result| match result {
+                            Ok(update) => apply(&tracker, &step_id, update),
+                            Err(reason) if !warned => {
+                                warned = true;
+                                warn(format!(
+                                    "step `{step_id}`: ignoring progress line {number}: {reason} (further bad lines are ignored silently)"
+                                ));
+                            }
+                            Err(_) => {}
+                        });
+                        if last {
+                            break;
+                        }
+                        std::thread::park_timeout(POLL);
+                    }
+                })
+                .ok()
+        };
+        Self { stop, thread }
+    }
+
+    /// Reads what is left and stops.
+    pub(crate) fn finish(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+fn apply(tracker: &ProgressTracker, step_id: &str, update: Update) {
+    if let Some(report) = update.report {
+        let _ = tracker.report(step_id, report);
+    }
+    if let Some(artifact) = update.artifact {
+        let _ = tracker.add_artifact(step_id, artifact);
+    }
+}
+
+/// Reads complete lines appended to a file since the last poll.
+#[derive(Debug)]
+pub(crate) struct ChannelReader {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+    skipping: bool,
+    line: u64,
+}
+
+impl ChannelReader {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            offset: 0,
+            partial: Vec::new(),
+            skipping: false,
+            line: 0,
+        }
+    }
+
+    /// Calls `visit(line_number, parsed)` for every new complete line.
+    pub(crate) fn poll(&mut self, mut visit: impl FnMut(u64, Result<Update, String>)) {
+        let Ok(mut file) = File::open(&self.path) else {
+            return;
+        };
+        let Ok(len) = file.metadata().map(|m| m.len()) else {
+            return;
+        };
+        if len < self.offset {
+            // Truncated by the step: start over.
+            self.offset = 0;
+            self.partial.clear();
+        }
+        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match file.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            self.offset += n as u64;
+            for &byte in &chunk[..n] {
+                if byte == b'\n' {
+                    self.line += 1;
+                    if self.skipping {
+                        visit(self.line, Err(format!("longer than {MAX_LINE} bytes")));
+                    } else if !self.partial.iter().all(u8::is_ascii_whitespace) {
+                        visit(self.line, parse_line(&self.partial));
+                    }
+                    self.partial.clear();
+                    self.skipping = false;
+                } else if !self.skipping {
+                    if self.partial.len() >= MAX_LINE {
+                        self.skipping = true;
+                        self.partial.clear();
+                    } else {
+                        self.partial.push(byte);
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn documented_lines() {
+        let up =
+            parse_line(br#"{"progress": 0.42, "steps": 12000, "fps": 31.5, "message": "epoch 3"}"#)
+                .unwrap();
+        assert_eq!(
+            up.report,
+            Some(Report {
+                fraction: Some(0.42),
+                items: Some(12000),
+                fps: Some(31.5),
+                message: Some("epoch 3".into())
+            })
+        );
+        let up = parse_line(br#"{"artifact": "out/model.pt", "extra": [1]}"#).unwrap();
+        assert_eq!(up.artifact.as_deref(), Some("out/model.pt"));
+        assert_eq!(up.report, None);
+    }
+
+    #[test]
+    fn bad_lines_say_what_was_expected() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"garbage", "not JSON"),
+            (b"[1,2]", "expected a JSON object"),
+            (br#"{"progress": 1.5}"#, "between 0 and 1"),
+            (br#"{"progress": "half"}"#, "`progress` must be a number"),
+            (br#"{"steps": -3}"#, "`steps` must be a whole number"),
+            (br#"{"steps": 2.5}"#, "`steps` must be a whole number"),
+            (br#"{"message": 42}"#, "`message` must be a string"),
+        ];
+        for (line, want) in cases {
+            let err = parse_line(line).unwrap_err();
+            assert!(
+                err.contains(want),
+                "{}: {err}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn reader_follows_appends_and_skips_enormous_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        let mut file = File::create(&path).unwrap();
+        let mut reader = ChannelReader::new(path.clone());
+        assert_eq!(reader.path(), path);
+        let mut seen = Vec::new();
+        file.write_all(b"{\"progress\": 0.1}\n{\"progress\": 0.")
+            .unwrap();
+        reader.poll(|n, r| seen.push((n, r.map(|u| u.report.and_then(|r| r.fraction)))));
+        assert_eq!(seen, [(1, Ok(Some(0.1)))], "the partial line waits");
+        file.write_all(b"2}\n").unwrap();
+        file.write_all(&vec![b'x'; MAX_LINE + 10]).unwrap();
+        file.write_all(b"\n\n{\"progress\": 0.3}\n").unwrap();
+        seen.clear();
+        reader.poll(|n, r| seen.push((n, r.map(|u| u.report.and_then(|r| r.fraction)))));
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!(seen[0], (2, Ok(Some(0.2))));
+        assert!(seen[1].1.as_ref().unwrap_err().contains("longer than"));
+        assert_eq!(seen[2], (5, Ok(Some(0.3))));
+    }
+}

@@ -1,0 +1,366 @@
+//! Pipeline files for `tracker run` (docs/pipeline-file.md).
+//!
+//! ```toml
+//! [pipeline]
+//! name = "imitation-demo"             # groups runs for history-based ETA
+//! scenario = "configs/minimal.yaml"   # optional, stored as scenario_config_path
+//!
+//! [[steps]]
+//! id = "collect_expert"
+//! name = "Collect expert trajectories"
+//! run = "python3 collect.py --episodes 200"   # executed with sh -c
+//! expected_seconds = 120              # optional
+//! enabled = true                      # optional, default true
+//! continue_on_error = false           # optional, default false
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Largest pipeline file read (a pipeline is a few kilobytes).
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Longest accepted expected duration: a year.
+const MAX_EXPECTED_SECONDS: f64 = 365.0 * 86_400.0;
+
+/// A parsed and validated pipeline file.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Pipeline {
+    pub name: String,
+    pub scenario: Option<String>,
+    pub steps: Vec<Step>,
+    /// Where steps run: the directory holding the file.
+    pub dir: PathBuf,
+}
+
+/// One step of a pipeline file.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Step {
+    pub id: String,
+    pub name: String,
+    pub run: String,
+    pub expected_seconds: Option<f64>,
+    pub enabled: bool,
+    pub continue_on_error: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    pipeline: Header,
+    #[serde(default)]
+    steps: Vec<StepFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    name: Spanned<String>,
+    #[serde(default)]
+    scenario: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepFile {
+    id: Spanned<String>,
+    #[serde(default)]
+    name: Option<String>,
+    run: Spanned<String>,
+    #[serde(default)]
+    expected_seconds: Option<Spanned<f64>>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    continue_on_error: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A pipeline file that could not be used, located as `file:line:column`.
+#[derive(Debug)]
+pub(crate) struct PipelineError {
+    pub path: PathBuf,
+    pub line: Option<(usize, usize)>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, col)) = self.line {
+            write!(f, ":{line}:{col}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The key assigned on the line at `offset` (`expected_seconds = "x"`).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('[')).then(|| key.trim_matches('"').to_owned())
+}
+
+impl Pipeline {
+    /// Reads and validates a pipeline file.
+    pub(crate) fn load(path: &Path) -> Result<Self, PipelineError> {
+        let error = |line, key, message: String| PipelineError {
+            path: path.to_owned(),
+            line,
+            key,
+            message,
+        };
+        let meta =
+            std::fs::metadata(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
+        if !meta.is_file() {
+            return Err(error(None, None, "not a file".into()));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(error(
+                None,
+                None,
+                format!("larger than {MAX_FILE_BYTES} bytes; is this a pipeline file?"),
+            ));
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let (line, col) = line_col(
+                &String::from_utf8_lossy(e.as_bytes()),
+                e.utf8_error().valid_up_to(),
+            );
+            error(Some((line, col)), None, "not valid UTF-8".into())
+        })?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        Self::parse(&text, dir).map_err(|(span, message)| {
+            let at = span.map(|s| s.start);
+            error(
+                at.map(|o| line_col(&text, o)),
+                at.and_then(|o| key_at(&text, o)),
+                message,
+            )
+        })
+    }
+
+    /// Parses pipeline text; errors carry the byte span they refer to.
+    fn parse(text: &str, dir: PathBuf) -> Result<Self, (Option<Range<usize>>, String)> {
+        let file: File =
+            toml::from_str(text).map_err(|e| (e.span(), e.message().trim().to_owned()))?;
+        let name = file.pipeline.name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            return Err((
+                Some(file.pipeline.name.span()),
+                "the pipeline name must not be empty".into(),
+            ));
+        }
+        if file.steps.is_empty() {
+            return Err((None, "no steps: add at least one [[steps]] table".into()));
+        }
+        let mut steps: Vec<Step> = Vec::with_capacity(file.steps.len());
+        for step in file.steps {
+            let id = step.id.get_ref().clone();
+            if !valid_step_id(&id) {
+                return Err((
+                    Some(step.id.span()),
+                    format!(
+                        "invalid step id `{}`: use letters, digits, '_', '.' and '-' (at most 64, not starting with '.')",
+                        id.escape_debug()
+                    ),
+                ));
+            }
+            if steps.iter().any(|s| s.id == id) {
+                return Err((
+                    Some(step.id.span()),
+                    format!("step id `{id}` is used twice"),
+                ));
+            }
+            let run = step.run.get_ref().clone();
+            if run.trim().is_empty() {
+                return Err((
+                    Some(step.run.span()),
+                    format!("step `{id}` has an empty `run` command"),
+                ));
+            }
+            if run.contains('\0') {
+                return Err((
+                    Some(step.run.span()),
+                    format!("step `{id}`: `run` contains NUL"),
+                ));
+            }
+            let expected_seconds = match step.expected_seconds {
+                None => None,
+                Some(v) => {
+                    let secs = *v.get_ref();
+                    if !(secs.is_finite() && (0.0..=MAX_EXPECTED_SECONDS).contains(&secs)) {
+                        return Err((
+                            Some(v.span()),
+                            format!(
+                                "step `{id}`: expected_seconds must be between 0 and {MAX_EXPECTED_SECONDS} (a year), got {secs}"
+                            ),
+                        ));
+                    }
+                    Some(secs)
+                }
+            };
+            let name = step
+                .name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| id.clone());
+            steps.push(Step {
+                id,
+                name,
+                run,
+                expected_seconds,
+                enabled: step.enabled,
+                continue_on_error: step.continue_on_error,
+            });
+        }
+        Ok(Self {
+            name,
+            scenario: file.pipeline.scenario,
+            steps,
+            dir,
+        })
+    }
+}
+
+fn valid_step_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Pipeline, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipeline.toml");
+        std::fs::write(&path, text).unwrap();
+        Pipeline::load(&path).map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        })
+    }
+
+    const GOOD: &str = r#"
+[pipeline]
+name = "imitation-demo"
+scenario = "configs/minimal.yaml"
+
+[[steps]]
+id = "collect_expert"
+name = "Collect expert trajectories"
+run = "python3 collect.py --episodes 200"
+expected_seconds = 120
+
+[[steps]]
+id = "train"
+run = "true"
+enabled = false
+continue_on_error = true
+"#;
+
+    #[test]
+    fn reads_the_documented_schema() {
+        let p = load(GOOD).unwrap();
+        assert_eq!(p.name, "imitation-demo");
+        assert_eq!(p.scenario.as_deref(), Some("configs/minimal.yaml"));
+        assert_eq!(p.steps.len(), 2);
+        assert_eq!(p.steps[0].expected_seconds, Some(120.0));
+        assert!(p.steps[0].enabled && !p.steps[0].continue_on_error);
+        assert_eq!(p.steps[1].name, "train", "name defaults to the id");
+        assert!(!p.steps[1].enabled && p.steps[1].continue_on_error);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases = [
+            (
+                GOOD.replace("expected_seconds = 120", "expected_seconds = \"soon\""),
+                "DIR/pipeline.toml:10:20: key `expected_seconds`: invalid type: string \"soon\", expected f64",
+            ),
+            (
+                GOOD.replace("expected_seconds = 120", "expected_secs = 120"),
+                "DIR/pipeline.toml:10:1: key `expected_secs`: unknown field `expected_secs`",
+            ),
+            (
+                GOOD.replace("expected_seconds = 120", "expected_seconds = -4"),
+                "DIR/pipeline.toml:10:20: key `expected_seconds`: step `collect_expert`: expected_seconds must be between 0",
+            ),
+            (
+                GOOD.replace("id = \"train\"", "id = \"collect_expert\""),
+                "DIR/pipeline.toml:13:6: key `id`: step id `collect_expert` is used twice",
+            ),
+            (
+                GOOD.replace("id = \"train\"", "id = \"../etc\""),
+                "DIR/pipeline.toml:13:6: key `id`: invalid step id `../etc`",
+            ),
+            (
+                GOOD.replace("run = \"true\"", "run = \"  \""),
+                "DIR/pipeline.toml:14:7: key `run`: step `train` has an empty `run` command",
+            ),
+            (
+                GOOD.replace("run = \"true\"\n", ""),
+                "DIR/pipeline.toml:12:1: missing field `run`",
+            ),
+            (
+                "[pipeline]\nname = \"x\"\n".to_owned(),
+                "DIR/pipeline.toml: no steps: add at least one [[steps]] table",
+            ),
+            ("[pipeline\n".to_owned(), "DIR/pipeline.toml:1:10: "),
+        ];
+        for (text, want) in cases {
+            let err = load(&text).unwrap_err();
+            assert!(err.starts_with(want), "got:  {err}\nwant: {want}");
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_pipelines() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Pipeline::load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.toml: cannot read"), "{err}");
+        let err = Pipeline::load(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("not a file"), "{err}");
+        let bad = dir.path().join("bin.toml");
+        std::fs::write(&bad, b"[pipeline]\nname = \"\xff\"\n").unwrap();
+        let err = Pipeline::load(&bad).unwrap_err().to_string();
+        assert!(err.contains("bin.toml:2:9: not valid UTF-8"), "{err}");
+    }
+}

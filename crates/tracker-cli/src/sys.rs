@@ -1,0 +1,54 @@
+//! The few system calls std does not wrap: the parent-death signal and
+//! signalling a process group. All `unsafe` of the crate is here.
+
+#![allow(unsafe_code)]
+
+use std::io;
+
+/// Asks the kernel to send `signal` to this process when its parent dies
+/// (Linux `PR_SET_PDEATHSIG`). Elsewhere a no-op that reports success.
+pub(crate) fn set_parent_death_signal(signal: i32) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl(PR_SET_PDEATHSIG, sig) reads only its integer
+        // arguments and changes only this process's attributes.
+        let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = signal;
+    Ok(())
+}
+
+/// Sends `signal` to every process of group `pgid`. Returns false if the
+/// group no longer exists.
+pub(crate) fn signal_group(pgid: u32, signal: i32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    if pgid <= 1 {
+        return false; // never signal "every process" or init's group
+    }
+    // SAFETY: kill(2) with a negative pid signals a process group; it has no
+    // memory-safety preconditions.
+    unsafe { libc::kill(-pgid, signal) == 0 }
+}
+
+/// Sends `signal` to process `pid`. Returns false if it no longer exists.
+pub(crate) fn signal_process(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 1 {
+        return false;
+    }
+    // SAFETY: kill(2) on one process id; no memory-safety preconditions.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Whether any process of group `pgid` is alive.
+pub(crate) fn group_alive(pgid: u32) -> bool {
+    signal_group(pgid, 0)
+}
