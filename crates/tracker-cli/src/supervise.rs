@@ -8,7 +8,8 @@
 //!   (`PR_SET_PDEATHSIG`; SIGKILL of the tracker included), and exits at once
 //!   if the tracker is already gone;
 //! - runs `sh -c COMMAND` in a process group of its own, so that the whole
-//!   tree of the step (shell pipelines, Python workers) can be signalled;
+//!   tree of the step (shell pipelines, Python workers) can be signalled,
+//!   and adopts the step's orphans (`PR_SET_CHILD_SUBREAPER`) to reap them;
 //! - forwards SIGINT, SIGTERM and SIGHUP to that group, and sends SIGKILL
 //!   to the group if it has not exited [`GRACE`] later;
 //! - once the command exits, ends what it left running in its group;
@@ -39,6 +40,9 @@ pub(crate) fn run(parent: u32, command: &str) -> u8 {
         // The tracker is already gone (or we cannot learn when it goes).
         return crate::exit::USAGE;
     }
+    // Orphans of the step (a daemonised helper, a killed shell's children)
+    // become ours, so they can be reaped instead of lingering as zombies.
+    let _ = sys::become_subreaper();
     let group = Arc::new(AtomicU32::new(0));
     let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         return crate::exit::USAGE;
@@ -86,13 +90,16 @@ pub(crate) fn run(parent: u32, command: &str) -> u8 {
     group.store(pgid, Ordering::SeqCst);
     let status = child.wait();
     // End whatever the command left running in its group.
+    sys::reap_exited();
     if sys::group_alive(pgid) {
         sys::signal_group(pgid, SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(1);
         while sys::group_alive(pgid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
+            sys::reap_exited();
         }
         sys::signal_group(pgid, SIGKILL);
+        sys::reap_exited();
     }
     group.store(0, Ordering::SeqCst);
     match status {

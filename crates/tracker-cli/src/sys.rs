@@ -52,3 +52,31 @@ pub(crate) fn signal_process(pid: u32, signal: i32) -> bool {
 pub(crate) fn group_alive(pgid: u32) -> bool {
     signal_group(pgid, 0)
 }
+
+/// Makes this process the reaper of its orphaned descendants (Linux
+/// `PR_SET_CHILD_SUBREAPER`), so they can be waited for here. Elsewhere a no-op.
+pub(crate) fn become_subreaper() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) only sets an attribute of
+        // this process.
+        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Reaps every child that has exited, without blocking. Call only once no
+/// `std::process::Child` of this process is still waited for.
+pub(crate) fn reap_exited() {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid writes only to the status integer we own.
+        let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+    }
+}

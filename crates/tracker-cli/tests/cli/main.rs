@@ -8,6 +8,7 @@ mod errors;
 mod export;
 mod fixture;
 mod list;
+mod run;
 mod show;
 
 use std::path::Path;

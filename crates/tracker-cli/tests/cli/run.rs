@@ -1,0 +1,466 @@
+//! `tracker run`: real pipelines, real child processes, real signals.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use manifest::{ArtifactRoot, Query, RunState, files, list_runs, read_last_record};
+use telemetry_model::{PipelineRunRecord, RunStatus, StepStatus};
+
+use crate::{stderr, stdout, tracker};
+
+fn write_pipeline(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn only_run(root: &Path) -> PipelineRunRecord {
+    let listing = list_runs(&ArtifactRoot::new(root), &Query::default()).unwrap();
+    assert_eq!(listing.runs.len(), 1);
+    listing.runs[0].record.clone()
+}
+
+const PYTHON_STEP: &str = r#"python3 -c "
+import json, os, time
+channel = os.environ['TRACKER_PROGRESS']
+for i in range(1, 5):
+    time.sleep(0.15)
+    with open(channel, 'a') as f:
+        f.write(json.dumps({'progress': i / 4, 'steps': i * 250, 'message': 'chunk %d' % i}) + '\n')
+with open(channel, 'a') as f:
+    f.write('this is not json\n')
+    f.write(json.dumps({'artifact': 'model.bin', 'fps': 30.5}) + '\n')
+print('trained', os.environ['TRACKER_STEP_ID'], os.environ['TRACKER_RUN_ID'][:4])
+""#;
+
+#[test]
+fn a_pipeline_runs_with_progress_lines_logs_and_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+[pipeline]
+name = "e2e"
+scenario = "configs/e2e.yaml"
+
+[[steps]]
+id = "prepare"
+name = "Prepare data"
+run = "echo preparing; sleep 0.3; echo to-stderr >&2"
+expected_seconds = 0.3
+
+[[steps]]
+id = "train"
+name = "Train (Python)"
+run = '''{PYTHON_STEP}'''
+
+[[steps]]
+id = "disabled"
+run = "exit 9"
+enabled = false
+"#
+        ),
+    );
+    let root = dir.path().join("out");
+    let out = tracker(&root, &["run", pipeline.to_str().unwrap()]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // The steps' own output reaches the terminal…
+    assert!(
+        text.contains("preparing\n") && text.contains("trained train"),
+        "{text}"
+    );
+    // …and progress lines, plain because stderr is not a terminal.
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with("Run ") && lines[0].ends_with("– e2e: 2 steps, 1 skipped (ETA 1s)"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("Step 1/2 – Prepare data (ETA "),
+        "{err}"
+    );
+    assert!(
+        err.contains("Completed step 1/2 – Prepare data in "),
+        "{err}"
+    );
+    assert!(err.contains("Step 2/2 – Train (Python) (ETA "), "{err}");
+    assert!(
+        err.contains("warning: step `train`: ignoring progress line 5: not JSON"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Completed step 2/2 – Train (Python) in "),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "no escape codes off a terminal");
+
+    let record = only_run(&root);
+    assert_eq!(record.status, RunStatus::Completed);
+    assert_eq!(record.pipeline.as_deref(), Some("e2e"));
+    assert_eq!(
+        record.scenario_config_path.as_deref(),
+        Some("configs/e2e.yaml")
+    );
+    let statuses: Vec<StepStatus> = record.steps.iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            StepStatus::Completed,
+            StepStatus::Completed,
+            StepStatus::Skipped
+        ]
+    );
+    assert_eq!(record.steps[0].exit_code, Some(0));
+    assert_eq!(record.steps[1].artifacts, ["model.bin"]);
+    assert!(record.steps[0].duration_seconds.unwrap() >= 0.3);
+    assert!(telemetry_model::validate_record(&record).is_empty());
+
+    let run_dir = PathBuf::from(record.artifact_dir.unwrap());
+    let log = std::fs::read_to_string(run_dir.join("logs/prepare.log")).unwrap();
+    assert!(
+        log.contains("preparing") && log.contains("to-stderr"),
+        "{log}"
+    );
+    assert!(run_dir.join(files::SUMMARY_MD).is_file());
+}
+
+#[test]
+fn a_failing_step_fails_the_run_unless_it_may() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |continue_on_error: bool| {
+        format!(
+            "[pipeline]\nname = \"f\"\n[[steps]]\nid = \"a\"\nrun = \"echo boom >&2; exit 3\"\ncontinue_on_error = {continue_on_error}\n[[steps]]\nid = \"b\"\nrun = \"true\"\n"
+        )
+    };
+    let pipeline = write_pipeline(dir.path(), &text(false));
+    let root = dir.path().join("strict");
+    let out = tracker(&root, &["run", pipeline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Failed step 1/2 – a after "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(": exit status 3"), "{}", stderr(&out));
+    let record = only_run(&root);
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(record.steps[0].exit_code, Some(3));
+    assert_eq!(record.steps[1].status, StepStatus::Pending, "b never ran");
+
+    let pipeline = write_pipeline(dir.path(), &text(true));
+    let root = dir.path().join("lenient");
+    let out = tracker(&root, &["run", pipeline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let record = only_run(&root);
+    assert_eq!(record.status, RunStatus::Completed);
+    assert_eq!(record.steps[0].status, StepStatus::Failed);
+    assert_eq!(record.steps[1].status, StepStatus::Completed);
+}
+
+#[test]
+fn skip_only_and_run_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"s\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n[[steps]]\nid = \"b\"\nrun = \"true\"\n[[steps]]\nid = \"c\"\nrun = \"true\"\nenabled = false\n",
+    );
+    let p = pipeline.to_str().unwrap();
+    let root = dir.path().join("out");
+    let out = tracker(&root, &["run", p, "--skip", "a", "--run-id", "nightly-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = tracker(&root, &["run", p, "--only", "c", "--run-id", "only-c"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let show = |id: &str| -> Vec<StepStatus> {
+        let entry = manifest::resolve_run(&ArtifactRoot::new(&root), id).unwrap();
+        entry.record.steps.iter().map(|s| s.status).collect()
+    };
+    assert_eq!(
+        show("nightly-1"),
+        [
+            StepStatus::Skipped,
+            StepStatus::Completed,
+            StepStatus::Skipped
+        ]
+    );
+    assert_eq!(
+        show("only-c"),
+        [
+            StepStatus::Skipped,
+            StepStatus::Skipped,
+            StepStatus::Completed
+        ]
+    );
+    // The same name twice is refused; unknown steps name the flag.
+    let out = tracker(&root, &["run", p, "--run-id", "nightly-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("run `nightly-1` already exists"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tracker(&root, &["run", p, "--skip", "zz"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--skip zz: no such step"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tracker(&root, &["run", p, "--run-id", "../escape"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid run name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn invalid_pipeline_files_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"x\"\n[[steps]]\nid = \"a\"\nrun = \"touch ran\"\nexpected_seconds = \"ten\"\n",
+    );
+    let root = dir.path().join("out");
+    let out = tracker(&root, &["run", pipeline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("pipeline.toml:6:20: key `expected_seconds`: invalid type"),
+        "{err}"
+    );
+    assert!(!root.exists(), "no run was created");
+    assert!(!dir.path().join("ran").exists(), "no step ran");
+    let out = tracker(
+        &root,
+        &["run", dir.path().join("missing.toml").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("missing.toml: cannot read"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A pipeline whose second step records its pid (and a grandchild's) and
+/// then waits, so a test can interrupt it mid-step.
+fn long_pipeline(dir: &Path) -> PathBuf {
+    write_pipeline(
+        dir,
+        r#"
+[pipeline]
+name = "long"
+[[steps]]
+id = "first"
+run = "true"
+[[steps]]
+id = "second"
+name = "Wait"
+run = "sleep 60 & echo $! > grandchild.pid; echo $$ > child.pid; wait"
+[[steps]]
+id = "third"
+run = "true"
+"#,
+    )
+}
+
+fn spawn_tracker(root: &Path, pipeline: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .arg("--artifact-root")
+        .arg(root)
+        .arg("run")
+        .arg(pipeline)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn pid_in(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Alive and not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().to_owned())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+fn manifest_of(root: &Path) -> Option<PipelineRunRecord> {
+    let runs = root.join("run-tracker");
+    let dir = std::fs::read_dir(runs)
+        .ok()?
+        .flatten()
+        .find(|e| !e.file_name().to_string_lossy().starts_with('.'))?;
+    read_last_record::<PipelineRunRecord>(&dir.path().join(files::MANIFEST))
+        .ok()
+        .flatten()
+        .map(|t| t.record)
+}
+
+// The flush time is a figure worth reading with `--nocapture`.
+#[allow(clippy::print_stderr)]
+fn interrupt_mid_step(signal: i32, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = long_pipeline(dir.path());
+    let root = dir.path().join("out");
+    let mut child = spawn_tracker(&root, &pipeline);
+    let (child_pid, grandchild_pid) = (
+        dir.path().join("child.pid"),
+        dir.path().join("grandchild.pid"),
+    );
+    wait_for("the second step to start", || {
+        pid_in(&child_pid).is_some() && pid_in(&grandchild_pid).is_some()
+    });
+    let pids = [
+        pid_in(&child_pid).unwrap(),
+        pid_in(&grandchild_pid).unwrap(),
+    ];
+    assert!(pids.iter().all(|&p| alive(p)));
+
+    let sent = Instant::now();
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    wait_for("the cancelled record", || {
+        manifest_of(&root).is_some_and(|r| r.status == RunStatus::Cancelled)
+    });
+    let flushed = sent.elapsed();
+    let status = child.wait().unwrap();
+    eprintln!(
+        "{name}: manifest flushed {flushed:?} after the signal; tracker exited after {:?}",
+        sent.elapsed()
+    );
+
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(signal),
+        "the tracker dies by the signal, as a shell expects"
+    );
+    let record = manifest_of(&root).unwrap();
+    assert_eq!(record.status, RunStatus::Cancelled);
+    assert_eq!(record.steps[0].status, StepStatus::Completed);
+    assert_eq!(record.steps[1].status, StepStatus::Failed);
+    assert_eq!(record.steps[2].status, StepStatus::Pending);
+    assert_eq!(
+        record.summary.extra["reason"],
+        format!("interrupted by {name}")
+    );
+    let run_dir = PathBuf::from(record.artifact_dir.unwrap());
+    assert!(
+        run_dir.join(files::SUMMARY_JSON).is_file(),
+        "summary flushed"
+    );
+    let steps = manifest::read_steps(&run_dir.join(files::STEPS)).unwrap();
+    assert_eq!(steps[1].status, StepStatus::Failed, "steps.json flushed");
+    for pid in pids {
+        assert!(
+            !alive(pid),
+            "{name}: step process {pid} outlived the tracker"
+        );
+    }
+}
+
+#[test]
+fn sigterm_mid_step_cancels_flushes_and_stops_the_step() {
+    interrupt_mid_step(libc::SIGTERM, "SIGTERM");
+}
+
+#[test]
+fn sigint_mid_step_cancels_flushes_and_stops_the_step() {
+    interrupt_mid_step(libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn sigkill_leaves_an_abandoned_run_and_no_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = long_pipeline(dir.path());
+    let root = dir.path().join("out");
+    let mut child = spawn_tracker(&root, &pipeline);
+    let (child_pid, grandchild_pid) = (
+        dir.path().join("child.pid"),
+        dir.path().join("grandchild.pid"),
+    );
+    wait_for("the second step to start", || {
+        pid_in(&child_pid).is_some() && pid_in(&grandchild_pid).is_some()
+    });
+    let pids = [
+        pid_in(&child_pid).unwrap(),
+        pid_in(&grandchild_pid).unwrap(),
+    ];
+    child.kill().unwrap(); // SIGKILL: no handler runs
+    child.wait().unwrap();
+    wait_for("the step's processes to end", || {
+        pids.iter().all(|&p| !alive(p))
+    });
+
+    let listing = list_runs(&ArtifactRoot::new(&root), &Query::default()).unwrap();
+    let entry = &listing.runs[0];
+    assert_eq!(entry.state, RunState::Abandoned);
+    assert_eq!(
+        entry
+            .record
+            .last_completed_step()
+            .map(|s| s.step_id.as_str()),
+        Some("first")
+    );
+    let out = tracker(
+        &root,
+        &["list", "--status", "abandoned", "--format", "json"],
+    );
+    assert!(
+        stdout(&out).contains("\"status\": \"abandoned\""),
+        "{}",
+        stdout(&out)
+    );
+    // A new run on the same root works.
+    let quick = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"q\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+    );
+    let out = tracker(&root, &["run", quick.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn several_runs_at_once_on_one_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"c\"\n[[steps]]\nid = \"a\"\nrun = \"sleep 0.2\"\n[[steps]]\nid = \"b\"\nrun = \"echo $TRACKER_RUN_ID > \\\"$TRACKER_RUN_DIR/id.txt\\\"\"\n",
+    );
+    let root = dir.path().join("out");
+    let children: Vec<Child> = (0..4).map(|_| spawn_tracker(&root, &pipeline)).collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let listing = list_runs(&ArtifactRoot::new(&root), &Query::default()).unwrap();
+    assert_eq!(listing.runs.len(), 4);
+    assert!(listing.warnings.is_empty(), "{:?}", listing.warnings);
+    for run in &listing.runs {
+        assert_eq!(run.state, RunState::Completed);
+        let written = std::fs::read_to_string(run.dir.join("id.txt")).unwrap();
+        assert_eq!(written.trim(), run.run_id(), "each step saw its own run");
+    }
+}
