@@ -50,8 +50,10 @@ pub enum Command {
     /// Show one run: header, steps, recommendations, perf tests.
     #[command(visible_alias = "summary")]
     Show(ShowArgs),
-    /// Print where a run is now: state, current step, whether its writer lives.
+    /// Print where a run is now: state, current step, ETA, whether its writer lives.
     Status(StatusArgs),
+    /// Refresh a run's status until it ends, then print its summary (exit 0 if completed).
+    Watch(WatchArgs),
     /// Write one run to a file (or stdout) as JSON or Markdown.
     Export(ExportArgs),
     /// Internal: runs one step's command for `tracker run`.
@@ -141,6 +143,16 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
     pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Run id, unique id prefix, path below run-tracker/, or `latest`.
+    #[arg(value_name = "RUN", default_value = "latest")]
+    pub run: String,
+    /// Seconds between refreshes.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = parse_seconds)]
+    pub interval: f64,
 }
 
 #[derive(Debug, Args)]

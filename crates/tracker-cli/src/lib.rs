@@ -91,6 +91,7 @@ where
         Command::List(args) => commands::list::run(&ctx, args, out, err),
         Command::Show(args) => commands::show::run(&ctx, args, out, err),
         Command::Status(args) => commands::status::run(&ctx, args, out, err),
+        Command::Watch(args) => commands::status::watch(&ctx, args, out, err),
         Command::Export(args) => commands::export::run(&ctx, args, out, err),
     };
     match result {

@@ -1,16 +1,19 @@
-//! `tracker status`: where a run is right now.
+//! `tracker status`: where a run is right now; `tracker watch`: the same,
+//! refreshed until the run ends.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
-use manifest::{LockState, RunLock, RunState};
+use manifest::{LockState, RunLock, RunState, read_manifest};
 use serde::Serialize;
-use telemetry_model::{StepStatus, Timestamp, format_duration};
+use serde_json::Value;
+use telemetry_model::{PipelineRunRecord, StepStatus, Timestamp, format_duration, format_eta};
 
-use crate::cli::{StatusArgs, StatusFormat};
-use crate::commands::{Context, load_run, print_warnings};
+use crate::cli::{StatusArgs, StatusFormat, WatchArgs};
+use crate::commands::{Context, load_run, print_warnings, show};
 use crate::exit::Outcome;
 use crate::render::clean;
-use crate::view::{RunStateJson, completed_steps};
+use crate::view::{RunStateJson, RunView, completed_steps};
 
 /// `tracker status --format json`.
 #[derive(Debug, Serialize)]
@@ -20,6 +23,8 @@ struct StatusDocument<'a> {
     status: RunStateJson,
     writer_alive: bool,
     elapsed_seconds: Option<f64>,
+    /// Predicted seconds until the run ends; null when not running or unknown.
+    eta_seconds: Option<f64>,
     steps_total: usize,
     steps_completed: usize,
     current_step: Option<CurrentStep<'a>>,
@@ -32,6 +37,12 @@ struct CurrentStep<'a> {
     display_name: &'a str,
     order: u32,
     elapsed_seconds: Option<f64>,
+    /// Fraction done, from the step's last progress report.
+    fraction: Option<f64>,
+    /// Work items per second at the last report.
+    steps_per_sec: Option<f64>,
+    /// The step's last progress message.
+    message: Option<&'a str>,
 }
 
 pub(crate) fn run(
@@ -42,84 +53,185 @@ pub(crate) fn run(
 ) -> anyhow::Result<Outcome> {
     let view = load_run(ctx, &args.run)?;
     print_warnings(err, view.warnings())?;
-    let record = view.record();
     let alive = RunLock::state(&view.entry.dir)? == LockState::Held;
-    let total = record.counted_steps().count();
-    let running = record
-        .steps
-        .iter()
-        .find(|s| s.status == StepStatus::Running)
-        .filter(|_| view.entry.state == RunState::Running);
-    let doc = StatusDocument {
-        run_id: &record.run_id,
-        pipeline: record.pipeline.as_deref(),
-        status: RunStateJson(view.entry.state),
-        writer_alive: alive,
-        elapsed_seconds: view.entry.duration_seconds(ctx.now),
-        steps_total: total,
-        steps_completed: completed_steps(record),
-        current_step: running.map(|s| CurrentStep {
-            step_id: &s.step_id,
-            display_name: s.label(),
-            order: s.order,
-            elapsed_seconds: s.started_at.map(|t| ctx.now.seconds_since(t).max(0.0)),
-        }),
-        last_completed_step: record.last_completed_step().map(|s| s.label()),
-    };
+    let doc = document(&view, alive, ctx.now);
     match args.format {
         StatusFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)?;
         }
-        StatusFormat::Human => write_human(out, &doc, ctx.now)?,
+        StatusFormat::Human => out.write_all(human(&doc).as_bytes())?,
     }
     Ok(Outcome::Success)
 }
 
-fn write_human(
-    out: &mut dyn Write,
-    doc: &StatusDocument<'_>,
-    _now: Timestamp,
-) -> std::io::Result<()> {
+/// The running step's live view persisted by the tracker, if it is current.
+fn live<'a>(
+    record: &'a PipelineRunRecord,
+    step_id: &str,
+) -> Option<&'a serde_json::Map<String, Value>> {
+    record
+        .summary
+        .extra
+        .get("live")
+        .and_then(Value::as_object)
+        .filter(|live| live.get("step_id").and_then(Value::as_str) == Some(step_id))
+}
+
+fn document(view: &RunView, alive: bool, now: Timestamp) -> StatusDocument<'_> {
+    let record = view.record();
+    let running = record
+        .steps
+        .iter()
+        .find(|s| s.status == StepStatus::Running)
+        .filter(|_| view.entry.state == RunState::Running);
+    let live = running.and_then(|s| live(record, &s.step_id));
+    let number = |key: &str| live.and_then(|l| l.get(key)).and_then(Value::as_f64);
+    // The freshest prediction: the live one, else the one shown at the step's
+    // start; both counted down to now.
+    let eta_seconds = running.and_then(|step| {
+        let age_of = |t: Option<Timestamp>| t.map_or(0.0, |t| now.seconds_since(t).max(0.0));
+        let updated = live
+            .and_then(|l| l.get("updated_at"))
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse().ok());
+        match number("eta_seconds") {
+            Some(eta) => Some(eta - age_of(updated)),
+            None => step
+                .eta_snapshot_seconds
+                .map(|eta| eta - age_of(step.started_at)),
+        }
+        .map(|eta| eta.max(0.0))
+    });
+    StatusDocument {
+        run_id: &record.run_id,
+        pipeline: record.pipeline.as_deref(),
+        status: RunStateJson(view.entry.state),
+        writer_alive: alive,
+        elapsed_seconds: view.entry.duration_seconds(now),
+        eta_seconds,
+        steps_total: record.counted_steps().count(),
+        steps_completed: completed_steps(record),
+        current_step: running.map(|s| CurrentStep {
+            step_id: &s.step_id,
+            display_name: s.label(),
+            order: s.order,
+            elapsed_seconds: s.started_at.map(|t| now.seconds_since(t).max(0.0)),
+            fraction: number("fraction"),
+            steps_per_sec: number("steps_per_sec"),
+            message: live.and_then(|l| l.get("message")).and_then(Value::as_str),
+        }),
+        last_completed_step: record.last_completed_step().map(|s| s.label()),
+    }
+}
+
+fn human(doc: &StatusDocument<'_>) -> String {
     let pipeline = doc
         .pipeline
         .map(|p| format!(" ({})", clean(p)))
         .unwrap_or_default();
     let elapsed = doc
         .elapsed_seconds
-        .map(format_duration)
-        .unwrap_or_else(|| "-".into());
+        .map_or_else(|| "-".into(), format_duration);
     let writer = if doc.writer_alive {
         "writer alive"
     } else {
         "no live writer"
     };
-    writeln!(
-        out,
-        "Run {}{pipeline}: {}, {writer}, elapsed {elapsed}",
+    let eta = doc
+        .eta_seconds
+        .map(|e| format!(", ETA {}", format_eta(e)))
+        .unwrap_or_default();
+    let mut out = format!(
+        "Run {}{pipeline}: {}, {writer}, elapsed {elapsed}{eta}\n",
         clean(doc.run_id),
         doc.status.0
-    )?;
+    );
     if let Some(step) = &doc.current_step {
         let step_elapsed = step
             .elapsed_seconds
-            .map(format_duration)
-            .unwrap_or_else(|| "-".into());
-        writeln!(
-            out,
-            "Step {}/{} – {} (elapsed {step_elapsed})",
+            .map_or_else(|| "-".into(), format_duration);
+        let fraction = step
+            .fraction
+            .map(|f| format!("{:.0}%, ", f * 100.0))
+            .unwrap_or_default();
+        let message = step
+            .message
+            .map(|m| format!(" – {}", clean(m)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "Step {}/{} – {} ({fraction}elapsed {step_elapsed}){message}\n",
             step.order,
             doc.steps_total,
             clean(step.display_name)
-        )?;
+        ));
     }
-    write!(
-        out,
+    out.push_str(&format!(
         "{}/{} steps completed",
         doc.steps_completed, doc.steps_total
-    )?;
+    ));
     match doc.last_completed_step {
-        Some(last) => writeln!(out, "; last completed: {}", clean(last)),
-        None => writeln!(out),
+        Some(last) => out.push_str(&format!("; last completed: {}\n", clean(last))),
+        None => out.push('\n'),
     }
+    out
+}
+
+/// `tracker watch`: prints the status every `--interval` until the run
+/// ends, then the run's summary; exits 0 if it completed, 1 otherwise.
+pub(crate) fn watch(
+    ctx: &Context,
+    args: &WatchArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let mut view = load_run(ctx, &args.run)?;
+    print_warnings(err, view.warnings())?;
+    let terminal = std::io::stdout().is_terminal();
+    let mut last = String::new();
+    loop {
+        let now = Timestamp::now();
+        let lock = RunLock::state(&view.entry.dir)?;
+        view.entry.state = RunState::derive(view.record().status, lock);
+        if view.entry.state.is_finished() {
+            if terminal {
+                write!(out, "\x1b[H\x1b[2J")?;
+            }
+            out.write_all(show::human(&view, now).as_bytes())?;
+            out.flush()?;
+            return Ok(if view.entry.state == RunState::Completed {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            });
+        }
+        let text = human(&document(&view, lock == LockState::Held, now));
+        if terminal {
+            // Redraw in place on a terminal; elsewhere, print only changes.
+            write!(out, "\x1b[H\x1b[2J{text}")?;
+        } else if strip_times(&text) != strip_times(&last) {
+            writeln!(out, "{text}")?;
+        }
+        out.flush()?;
+        last = text;
+        std::thread::sleep(Duration::from_secs_f64(args.interval));
+        if let Ok(contents) = read_manifest(&view.entry.manifest_path()) {
+            view.contents = contents;
+        }
+    }
+}
+
+/// The status without its clocks, to tell real changes from time passing.
+fn strip_times(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            line.split(", elapsed")
+                .next()
+                .unwrap_or(line)
+                .split(" (")
+                .next()
+                .unwrap_or(line)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

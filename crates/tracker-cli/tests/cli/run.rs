@@ -464,3 +464,43 @@ fn several_runs_at_once_on_one_root() {
         assert_eq!(written.trim(), run.run_id(), "each step saw its own run");
     }
 }
+
+#[test]
+fn status_and_watch_follow_a_live_run_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"w\"\n[[steps]]\nid = \"a\"\nname = \"Slow step\"\nrun = \"touch started; sleep 1.5\"\nexpected_seconds = 2\n[[steps]]\nid = \"b\"\nrun = \"exit 4\"\n",
+    );
+    let root = dir.path().join("out");
+    let mut run = spawn_tracker(&root, &pipeline);
+    wait_for("the first step", || dir.path().join("started").exists());
+
+    let out = tracker(&root, &["status"]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Run ") && text.contains("(w): running, writer alive, elapsed "),
+        "{text}"
+    );
+    assert!(text.contains(", ETA "), "{text}");
+    assert!(text.contains("Step 1/2 – Slow step (elapsed "), "{text}");
+    let out = tracker(&root, &["status", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["current_step"]["step_id"], "a");
+    assert!(doc["eta_seconds"].as_f64().unwrap() <= 2.0 + 2.0);
+
+    let watch = tracker(&root, &["watch", "latest", "--interval", "0.2"]);
+    run.wait().unwrap();
+    let text = stdout(&watch);
+    assert_eq!(
+        watch.status.code(),
+        Some(1),
+        "a failed run makes watch exit 1: {text}"
+    );
+    assert!(text.contains("Step 1/2 – Slow step"), "{text}");
+    assert!(
+        text.contains("  status     failed"),
+        "ends with the summary: {text}"
+    );
+    assert!(!text.contains('\u{1b}'), "no escape codes off a terminal");
+}
