@@ -504,3 +504,48 @@ fn status_and_watch_follow_a_live_run_to_its_end() {
     );
     assert!(!text.contains('\u{1b}'), "no escape codes off a terminal");
 }
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_the_step_is_still_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // The step ignores SIGINT and SIGTERM: only the supervisor's SIGKILL,
+    // after its grace period, ends it.
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"stubborn\"\n[[steps]]\nid = \"a\"\nrun = \"trap '' INT TERM; echo $$ > child.pid; while true; do sleep 0.05; done\"\n",
+    );
+    let root = dir.path().join("out");
+    let mut child = spawn_tracker(&root, &pipeline);
+    let pid_file = dir.path().join("child.pid");
+    wait_for("the step", || pid_in(&pid_file).is_some());
+    let step = pid_in(&pid_file).unwrap();
+    let tracker_pid = child.id().to_string();
+    let kill = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &tracker_pid])
+            .status()
+            .unwrap()
+    };
+    kill("-INT");
+    wait_for("the cancelled record", || {
+        manifest_of(&root).is_some_and(|r| r.status == RunStatus::Cancelled)
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "after one Ctrl-C the tracker waits for the step"
+    );
+    kill("-INT");
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGINT));
+    assert!(
+        alive(step),
+        "the tracker did not wait for the stubborn step"
+    );
+    wait_for("the supervisor to kill the step", || !alive(step));
+    assert_eq!(
+        manifest_of(&root).unwrap().status,
+        RunStatus::Cancelled,
+        "never flaps back"
+    );
+}
