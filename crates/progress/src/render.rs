@@ -365,8 +365,6 @@ impl Sink for LiveSink {
             Event::RunFinished { .. } => {
                 self.bar.finish_and_clear();
                 self.bar.println(line(event));
-                // After finish the bar may not print; make sure the line shows.
-                eprintln_quiet(&line(event));
             }
             _ => self.bar.println(line(event)),
         }
@@ -379,10 +377,6 @@ impl Sink for LiveSink {
     fn suspend(&mut self, write: &mut dyn FnMut()) {
         self.bar.suspend(write);
     }
-}
-
-fn eprintln_quiet(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 /// The sink for `display`, writing to stderr.
