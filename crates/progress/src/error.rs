@@ -16,8 +16,10 @@ pub enum Error {
     /// Two steps share an id.
     #[error("step id `{0}` is declared twice")]
     DuplicateStep(String),
-    /// A step id outside `[A-Za-z0-9_.-]+` (it names a log file).
-    #[error("invalid step id `{0}`: use letters, digits, '_', '.' and '-'")]
+    /// A step id outside `[A-Za-z0-9_.-]{1,64}` (it names a log file).
+    #[error(
+        "invalid step id `{0}`: use letters, digits, '_', '.' and '-' (at most 64, not starting with '.')"
+    )]
     InvalidStepId(String),
     /// A transition the step's status does not allow (start a finished step…).
     #[error("cannot {action} step `{step}`: it is {status}")]

@@ -7,11 +7,16 @@
 //! exits with the status a shell expects (130 for Ctrl-C). A second signal
 //! while flushing ends the process at once.
 //!
+//! A wrapper that must first stop its children uses
+//! [`FailureGuard::install_deferred`]: the run is flushed at once, a hook
+//! forwards the signal, and the caller re-raises it with
+//! [`FailureGuard::reraise`] once its children are gone.
+//!
 //! Panics need no handler: the tracker marks the run `failed` when a panic
 //! unwinds past it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread::JoinHandle;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -32,13 +37,34 @@ pub struct FailureGuard {
     handle: Handle,
     thread: Option<JoinHandle<()>>,
     ids: Vec<SigId>,
+    received: Arc<AtomicI32>,
 }
 
 impl FailureGuard {
-    /// Installs the handlers for `tracker`'s run.
+    /// Installs the handlers for `tracker`'s run: on a signal the run is
+    /// cancelled and flushed, then the process dies by the signal.
     pub fn install(tracker: &ProgressTracker) -> Result<Self> {
+        Self::install_inner(tracker, None)
+    }
+
+    /// Like [`FailureGuard::install`], but instead of dying at once, calls
+    /// `on_signal` (after the run is flushed) and leaves the process alive:
+    /// the caller stops its children, then calls [`FailureGuard::reraise`].
+    /// A second signal still ends the process at once.
+    pub fn install_deferred(
+        tracker: &ProgressTracker,
+        on_signal: impl Fn(i32) + Send + 'static,
+    ) -> Result<Self> {
+        Self::install_inner(tracker, Some(Box::new(on_signal)))
+    }
+
+    fn install_inner(
+        tracker: &ProgressTracker,
+        on_signal: Option<Box<dyn Fn(i32) + Send>>,
+    ) -> Result<Self> {
         let abort = tracker.aborter();
         let already = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicI32::new(0));
         let mut ids = Vec::new();
         for signal in GUARDED_SIGNALS {
             // Runs the default action only once the first signal is being handled.
@@ -49,22 +75,48 @@ impl FailureGuard {
         }
         let mut signals = Signals::new(GUARDED_SIGNALS).map_err(Error::Signals)?;
         let handle = signals.handle();
-        let thread = std::thread::Builder::new()
-            .name("failure-guard".into())
-            .spawn(move || {
-                if let Some(signal) = signals.forever().next() {
-                    already.store(true, Ordering::SeqCst);
-                    let name = signal_name(signal).unwrap_or("a signal");
-                    abort(RunStatus::Cancelled, &format!("interrupted by {name}"));
-                    let _ = emulate_default_handler(signal);
-                }
-            })
-            .map_err(Error::Signals)?;
+        let thread = {
+            let received = Arc::clone(&received);
+            std::thread::Builder::new()
+                .name("failure-guard".into())
+                .spawn(move || {
+                    if let Some(signal) = signals.forever().next() {
+                        received.store(signal, Ordering::SeqCst);
+                        already.store(true, Ordering::SeqCst);
+                        let name = signal_name(signal).unwrap_or("a signal");
+                        abort(RunStatus::Cancelled, &format!("interrupted by {name}"));
+                        match &on_signal {
+                            Some(hook) => hook(signal),
+                            None => {
+                                let _ = emulate_default_handler(signal);
+                            }
+                        }
+                    }
+                })
+                .map_err(Error::Signals)?
+        };
         Ok(Self {
             handle,
             thread: Some(thread),
             ids,
+            received,
         })
+    }
+
+    /// The signal received, if any.
+    pub fn received(&self) -> Option<i32> {
+        Some(self.received.load(Ordering::SeqCst)).filter(|s| *s != 0)
+    }
+
+    /// Removes the handlers and, if a signal was received, runs its default
+    /// action: the process dies by it, as from any program. Returns only if
+    /// no signal was received (or it does not terminate).
+    pub fn reraise(self) {
+        let received = self.received();
+        drop(self);
+        if let Some(signal) = received {
+            let _ = emulate_default_handler(signal);
+        }
     }
 }
 

@@ -66,7 +66,9 @@ pub use guard::{FailureGuard, GUARDED_SIGNALS};
 pub use history::step_medians;
 pub use render::{Display, Event, PlainSink, Sink};
 pub use summary::RunSummaryDoc;
-pub use tracker::{LiveMetrics, ProgressTracker, Report, StepSpec, TrackerOptions};
+pub use tracker::{
+    LiveMetrics, MAX_STEP_ID_LEN, ProgressTracker, Report, StepSpec, TrackerOptions, valid_step_id,
+};
 
 pub use manifest;
 pub use telemetry_model;

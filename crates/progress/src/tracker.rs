@@ -214,9 +214,14 @@ impl std::fmt::Debug for ProgressTracker {
     }
 }
 
-fn valid_step_id(id: &str) -> bool {
+/// Longest step id.
+pub const MAX_STEP_ID_LEN: usize = 64;
+
+/// Whether `id` may be a step id: letters, digits, `_`, `.` and `-`, at most
+/// [`MAX_STEP_ID_LEN`] bytes, not starting with `.` (it names a log file).
+pub fn valid_step_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= 128
+        && id.len() <= MAX_STEP_ID_LEN
         && !id.starts_with('.')
         && id
             .bytes()

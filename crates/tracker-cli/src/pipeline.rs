@@ -18,6 +18,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use progress::valid_step_id;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -251,15 +252,6 @@ impl Pipeline {
             dir,
         })
     }
-}
-
-fn valid_step_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]

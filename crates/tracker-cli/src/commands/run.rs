@@ -6,15 +6,13 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use manifest::{Retention, RunOptions};
-use progress::{Display, ProgressTracker, StepSpec, TrackerOptions};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use progress::{Display, FailureGuard, ProgressTracker, StepSpec, TrackerOptions};
 use telemetry_model::RunStatus;
 
 use crate::channel::Follower;
@@ -70,7 +68,7 @@ pub(crate) fn run(
             .with_context(|| format!("cannot start a run under {}", ctx.root.path().display()))?,
     );
     let run_dir = std::path::absolute(tracker.dir()).unwrap_or_else(|_| tracker.dir().to_owned());
-    let signals = SignalState::install(Arc::clone(&tracker))?;
+    let signals = Signals::install(&tracker)?;
     let warn: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|text| {
         let _ = writeln!(std::io::stderr(), "warning: {text}");
     });
@@ -97,12 +95,11 @@ pub(crate) fn run(
             }
         }
     }
-    if let Some(signal) = signals.interrupted() {
-        drop(signals);
+    if signals.interrupted().is_some() {
         drop(tracker);
         let _ = std::io::stdout().flush();
         // Die by the signal, so the caller sees 130 / 143 as from any program.
-        let _ = signal_hook::low_level::emulate_default_handler(signal);
+        signals.guard.reraise();
         return Ok(Outcome::Failure);
     }
     let status = if failure.is_some() {
@@ -170,7 +167,7 @@ fn run_step(
     pipeline: &Pipeline,
     step: &Step,
     run_dir: &Path,
-    signals: &SignalState,
+    signals: &Signals,
     warn: &Arc<dyn Fn(String) + Send + Sync>,
 ) -> anyhow::Result<StepEnd> {
     match tracker.start_step(&step.id) {
@@ -304,68 +301,29 @@ fn tee(
 
 /// Signal handling of `tracker run`: the first SIGINT/SIGTERM/SIGHUP ends
 /// the run as `cancelled`, flushed at once, and is forwarded to the running
-/// step; a second one ends the tracker immediately.
-struct SignalState {
-    interrupted: Arc<AtomicI32>,
+/// step (its supervisor); a second one ends the tracker immediately.
+struct Signals {
+    guard: FailureGuard,
+    /// The running step's supervisor, 0 between steps.
     current: Arc<AtomicU32>,
-    handle: signal_hook::iterator::Handle,
-    ids: Vec<signal_hook::SigId>,
 }
 
-impl SignalState {
-    fn install(tracker: Arc<ProgressTracker>) -> anyhow::Result<Self> {
-        let interrupted = Arc::new(AtomicI32::new(0));
+impl Signals {
+    fn install(tracker: &ProgressTracker) -> anyhow::Result<Self> {
         let current = Arc::new(AtomicU32::new(0));
-        let already = Arc::new(AtomicBool::new(false));
-        let signals_list = [SIGINT, SIGTERM, SIGHUP];
-        let mut ids = Vec::new();
-        for signal in signals_list {
-            ids.push(
-                signal_hook::flag::register_conditional_default(signal, Arc::clone(&already))
-                    .context("cannot install signal handlers")?,
-            );
-        }
-        let mut signals = Signals::new(signals_list).context("cannot install signal handlers")?;
-        let handle = signals.handle();
-        {
-            let interrupted = Arc::clone(&interrupted);
-            let current = Arc::clone(&current);
-            std::thread::spawn(move || {
-                if let Some(signal) = signals.forever().next() {
-                    interrupted.store(signal, Ordering::SeqCst);
-                    already.store(true, Ordering::SeqCst);
-                    let name = signal_hook::low_level::signal_name(signal).unwrap_or("a signal");
-                    // Flush first: the record must not wait for the step to exit.
-                    let _ = tracker.conclude(
-                        RunStatus::Cancelled,
-                        Some(&format!("interrupted by {name}")),
-                    );
-                    let pid = current.load(Ordering::SeqCst);
-                    if pid != 0 {
-                        sys::signal_process(pid, signal);
-                    }
-                }
-            });
-        }
-        Ok(Self {
-            interrupted,
-            current,
-            handle,
-            ids,
+        let forward_to = Arc::clone(&current);
+        let guard = FailureGuard::install_deferred(tracker, move |signal| {
+            let pid = forward_to.load(Ordering::SeqCst);
+            if pid != 0 {
+                sys::signal_process(pid, signal);
+            }
         })
+        .context("cannot install signal handlers")?;
+        Ok(Self { guard, current })
     }
 
     fn interrupted(&self) -> Option<i32> {
-        Some(self.interrupted.load(Ordering::SeqCst)).filter(|s| *s != 0)
-    }
-}
-
-impl Drop for SignalState {
-    fn drop(&mut self) {
-        self.handle.close();
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
+        self.guard.received()
     }
 }
 
