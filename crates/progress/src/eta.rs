@@ -64,11 +64,14 @@ pub enum Phase {
         /// Fraction done (0–1) from the step's progress reports.
         fraction: Option<f64>,
     },
-    /// Finished (completed or failed) after `actual` seconds.
+    /// Completed after `actual` seconds.
     Done {
         /// Seconds it took.
         actual: f64,
     },
+    /// Failed: takes no more time, and says nothing about how long the step
+    /// takes when it works (a crash after 1 s is not a fast run).
+    Failed,
     /// Skipped or disabled: takes no time and is not counted.
     Skipped,
 }
@@ -116,8 +119,8 @@ pub fn estimate(steps: &[StepView]) -> Estimate {
         .iter()
         .filter_map(|s| match s.phase {
             Phase::Done { actual } => Some(actual),
-            Phase::Skipped => None,
-            _ => s.prior.base().map(|(base, _)| base * scale),
+            Phase::Skipped | Phase::Failed => None,
+            Phase::Pending | Phase::Running { .. } => s.prior.base().map(|(base, _)| base * scale),
         })
         .collect();
     let fallback = (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64);
@@ -131,7 +134,7 @@ pub fn estimate(steps: &[StepView]) -> Estimate {
             .map(|(base, source)| (base * scale, source))
             .or_else(|| fallback.map(|f| (f, Source::Others)));
         let (left, source) = match step.phase {
-            Phase::Done { .. } | Phase::Skipped => (Some(0.0), Source::Progress),
+            Phase::Done { .. } | Phase::Failed | Phase::Skipped => (Some(0.0), Source::Progress),
             Phase::Pending => match prior {
                 Some((total, source)) => (Some(total), source),
                 None => (None, Source::Unknown),
@@ -269,6 +272,27 @@ mod tests {
         let eta = estimate(&[pending(None, None), pending(None, None)]);
         assert_eq!(eta.remaining, None);
         assert_eq!(eta.per_step[0].1, Source::Unknown);
+    }
+
+    #[test]
+    fn a_fast_failure_does_not_make_the_rest_look_fast() {
+        let failed = StepView {
+            prior: Prior {
+                history: None,
+                expected: Some(100.0),
+            },
+            phase: Phase::Failed,
+        };
+        let eta = estimate(&[failed, pending(None, Some(100.0))]);
+        assert!(close(eta.remaining, 100.0), "{eta:?}");
+        assert!((eta.scale - 1.0).abs() < 1e-9);
+        // Nor does it feed the estimate of unknown steps.
+        let failed = StepView {
+            prior: Prior::default(),
+            phase: Phase::Failed,
+        };
+        let eta = estimate(&[done(pending(None, None), 10.0), failed, pending(None, None)]);
+        assert!(close(eta.remaining, 10.0), "{eta:?}");
     }
 
     #[test]

@@ -710,9 +710,10 @@ impl State {
                         elapsed: step.started_at.map_or(0.0, |t| now.seconds_since(t)),
                         fraction: live.fraction,
                     },
-                    StepStatus::Completed | StepStatus::Failed => Phase::Done {
+                    StepStatus::Completed => Phase::Done {
                         actual: step.duration_seconds.unwrap_or(0.0),
                     },
+                    StepStatus::Failed => Phase::Failed,
                     StepStatus::Skipped => Phase::Skipped,
                 },
             })
