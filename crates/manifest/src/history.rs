@@ -1,17 +1,20 @@
 //! Run history: finding runs under the root, listing, filtering, resolving
 //! a RUN argument, and retention.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::fs::TryLockError;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
+use serde_json::Value;
 use telemetry_model::{PipelineRunRecord, RunStatus, Timestamp};
 
 use crate::error::{Error, Result, shown};
+use crate::keys::RecordKeys;
 use crate::lock::{LockState, RunLock};
-use crate::reader::{ReadWarning, read_last_record};
+use crate::reader::{ReadWarning, read_last_record_in};
 use crate::root::ArtifactRoot;
 use crate::writer::files;
 
@@ -169,31 +172,67 @@ pub struct Query {
 }
 
 impl Query {
-    fn matches_record(&self, record: &PipelineRunRecord) -> bool {
-        if self.since.is_some_and(|since| record.created_at < since)
-            || self.until.is_some_and(|until| record.created_at > until)
+    /// Whether a run with these fields passes the time and scenario filters
+    /// (the state filter needs the lock and is checked apart).
+    fn matches(&self, fields: &QueryFields<'_>) -> bool {
+        if self.since.is_some_and(|since| fields.created_at < since)
+            || self.until.is_some_and(|until| fields.created_at > until)
         {
             return false;
         }
         match &self.scenario {
             None => true,
-            Some(wanted) => scenario_names(record).any(|name| name == wanted),
+            Some(wanted) => fields.scenario_names().any(|name| name == wanted),
         }
     }
 }
 
-fn scenario_names(record: &PipelineRunRecord) -> impl Iterator<Item = &str> {
-    let path = record.scenario_config_path.as_deref();
-    let stem = path
-        .and_then(|p| Path::new(p).file_stem())
-        .and_then(|s| s.to_str());
-    let extra = ["scenario_id", "scenario"]
-        .into_iter()
-        .filter_map(|key| record.summary.extra.get(key).and_then(|v| v.as_str()));
-    [record.pipeline.as_deref(), path, stem]
-        .into_iter()
-        .flatten()
-        .chain(extra)
+/// What [`Query`] filters on, borrowed from a full record or from its
+/// [`RecordKeys`], so that both passes of [`list_runs`] filter alike.
+struct QueryFields<'a> {
+    created_at: Timestamp,
+    pipeline: Option<&'a str>,
+    scenario_config_path: Option<&'a str>,
+    /// `summary.scenario_id` and `summary.scenario`, where they are strings.
+    summary_scenario: [Option<&'a str>; 2],
+}
+
+impl<'a> QueryFields<'a> {
+    fn of_record(record: &'a PipelineRunRecord) -> Self {
+        let extra = |key| record.summary.extra.get(key).and_then(Value::as_str);
+        Self {
+            created_at: record.created_at,
+            pipeline: record.pipeline.as_deref(),
+            scenario_config_path: record.scenario_config_path.as_deref(),
+            summary_scenario: [extra("scenario_id"), extra("scenario")],
+        }
+    }
+
+    fn of_keys(keys: &'a RecordKeys) -> Self {
+        let summary = keys.summary.as_ref();
+        Self {
+            created_at: keys.created_at,
+            pipeline: keys.pipeline.as_deref(),
+            scenario_config_path: keys.scenario_config_path.as_deref(),
+            summary_scenario: [
+                summary.and_then(|s| s.scenario_id.as_deref()),
+                summary.and_then(|s| s.scenario.as_deref()),
+            ],
+        }
+    }
+
+    /// The pipeline name, the scenario config path and its file stem, and
+    /// the summary's scenario id and name.
+    fn scenario_names(&self) -> impl Iterator<Item = &'a str> {
+        let path = self.scenario_config_path;
+        let stem = path
+            .and_then(|p| Path::new(p).file_stem())
+            .and_then(|s| s.to_str());
+        [self.pipeline, path, stem]
+            .into_iter()
+            .chain(self.summary_scenario)
+            .flatten()
+    }
 }
 
 /// The result of [`list_runs`].
@@ -210,9 +249,20 @@ pub struct Listing {
 
 /// Lists runs under the root, newest first.
 ///
-/// Reads only the tail of each manifest, in parallel, so the cost grows with
-/// the number of runs and not with manifest length. Never creates anything:
-/// a missing root lists nothing. Symbolic links are not followed.
+/// Works in two passes. The first reads, in parallel, only the tail of each
+/// manifest, and keeps of its last record only the keys that sorting and
+/// filtering need (a few hundred bytes a run), so time and memory grow with
+/// the number of runs, not with manifest length. The keys are read with the
+/// full record's rules, so both passes agree on which line is a run's last
+/// record. The second pass reads the full record of the runs kept (the
+/// newest `limit`, or all without one) and checks them again: a run that
+/// changed in between (a live run finishing) is filtered and placed by
+/// what was read last, and one deleted in between (pruned) is left out.
+/// Never creates anything: a missing root lists nothing. Symbolic links
+/// are not followed.
+///
+/// Damaged lines are reported for every run; the warning about timestamps
+/// without a UTC offset, only for the runs listed.
 ///
 /// ```
 /// # let tmp = tempfile::tempdir()?;
@@ -231,66 +281,169 @@ pub struct Listing {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn list_runs(root: &ArtifactRoot, query: &Query) -> Result<Listing> {
-    let mut listing = Listing::default();
-    let mut runs = Vec::new();
-    for outcome in scan(&root.runs_dir())? {
-        match outcome {
-            Found::Run(entry) => {
-                if query.matches_record(&entry.record)
-                    && query.state.is_none_or(|state| state == entry.state)
-                {
-                    runs.push(*entry);
-                }
-            }
-            Found::Warning(warning) => listing.warnings.push(warning),
-        }
+    let Scan {
+        mut runs,
+        mut warnings,
+    } = scan(&root.runs_dir(), query)?;
+    let n = read_newest(&mut runs, query, &mut warnings);
+    let matched = runs.len();
+    for run in runs.drain(n..) {
+        warnings.extend(run.warnings.into_iter().map(|w| (run.seq, w)));
     }
-    runs.sort_unstable_by(|a, b| {
-        b.record
-            .created_at
-            .cmp(&a.record.created_at)
-            .then_with(|| b.record.run_id.cmp(&a.record.run_id))
-    });
-    listing.matched = runs.len();
-    if let Some(limit) = query.limit {
-        runs.truncate(limit);
+    runs.sort_unstable_by(newest_first);
+    let mut listed = Vec::with_capacity(runs.len());
+    for run in runs {
+        warnings.extend(run.warnings.into_iter().map(|w| (run.seq, w)));
+        // Every run kept has been read (see `read_newest`).
+        listed.extend(run.entry.map(|entry| *entry));
     }
-    listing.runs = runs;
-    Ok(listing)
+    // In the order the runs were found, as one pass would report them.
+    warnings.sort_by_key(|(seq, _)| *seq);
+    Ok(Listing {
+        runs: listed,
+        matched,
+        warnings: warnings.into_iter().map(|(_, w)| w).collect(),
+    })
 }
 
-enum Found {
-    Run(Box<RunEntry>),
-    Warning(ReadWarning),
+/// Reads the full record of the newest `query.limit` runs (all of them
+/// without a limit) and moves them to the front of `runs`, returning how
+/// many that is. Runs that no longer match once read, or that are gone or
+/// unreadable, leave `runs` (their warnings go to `warnings`), and the
+/// next newest take their place, until the newest `limit` runs have all
+/// been read and match.
+fn read_newest(
+    runs: &mut Vec<Candidate>,
+    query: &Query,
+    warnings: &mut Vec<(usize, ReadWarning)>,
+) -> usize {
+    loop {
+        let n = query
+            .limit
+            .map_or(runs.len(), |limit| limit.min(runs.len()));
+        if n < runs.len() {
+            // The newest `n` first, in no particular order.
+            runs.select_nth_unstable_by(n, newest_first);
+        }
+        let unread: Vec<usize> = (0..n).filter(|&i| runs[i].entry.is_none()).collect();
+        if unread.is_empty() {
+            return n;
+        }
+        let loaded = parallel_map(&unread, Vec::new, |buf, &i| {
+            load(&runs[i].dir, &runs[i].rel_path, buf)
+        });
+        let mut leaving = Vec::new();
+        for (i, loaded) in unread.into_iter().zip(loaded) {
+            let run = &mut runs[i];
+            match loaded {
+                Loaded::Run(entry, run_warnings) => {
+                    run.warnings = run_warnings;
+                    let matches = query.matches(&QueryFields::of_record(&entry.record))
+                        && query.state.is_none_or(|state| state == entry.state);
+                    if matches {
+                        run.entry = Some(entry);
+                    } else {
+                        leaving.push(i);
+                    }
+                }
+                Loaded::Warning(warning) => {
+                    run.warnings = vec![warning];
+                    leaving.push(i);
+                }
+                Loaded::Gone => {
+                    run.warnings.clear();
+                    leaving.push(i);
+                }
+            }
+        }
+        // Highest index first, so that each `swap_remove` moves a run that
+        // is staying.
+        for i in leaving.into_iter().rev() {
+            let run = runs.swap_remove(i);
+            warnings.extend(run.warnings.into_iter().map(|w| (run.seq, w)));
+        }
+    }
+}
+
+/// Newest first: by creation time, then by run id, both descending; a run
+/// already read is placed by its full record.
+fn newest_first(a: &Candidate, b: &Candidate) -> Ordering {
+    b.sort_key().cmp(&a.sort_key())
+}
+
+/// A run found by the first pass of [`list_runs`].
+struct Candidate {
+    /// Position in the scan, to report warnings in the order runs are found.
+    seq: usize,
+    dir: PathBuf,
+    rel_path: String,
+    run_id: String,
+    created_at: Timestamp,
+    /// Lines skipped reading the keys; once the full record has been read,
+    /// those skipped reading it.
+    warnings: Vec<ReadWarning>,
+    /// The run as listed, once its full record has been read.
+    entry: Option<Box<RunEntry>>,
+}
+
+impl Candidate {
+    fn sort_key(&self) -> (Timestamp, &str) {
+        match &self.entry {
+            Some(entry) => (entry.record.created_at, &entry.record.run_id),
+            None => (self.created_at, &self.run_id),
+        }
+    }
+}
+
+/// What the first pass found.
+struct Scan {
+    /// Runs that match the query, in no particular order.
+    runs: Vec<Candidate>,
+    /// Warnings about the rest, each with its position in the scan.
+    warnings: Vec<(usize, ReadWarning)>,
 }
 
 enum Probe {
-    Run(Box<RunEntry>, Vec<ReadWarning>),
+    /// A run the query selects.
+    Run(Candidate),
+    /// A run the query rules out, with the lines skipped reading it.
+    Skipped(Vec<ReadWarning>),
+    /// No manifest: a directory that may hold runs.
     Container,
     Warning(ReadWarning),
     Gone,
 }
 
-/// Finds every run below `runs_dir`: a directory with a `manifest.jsonl` is
-/// a run; one without is looked into, down to [`MAX_NESTING`].
-fn scan(runs_dir: &Path) -> Result<Vec<Found>> {
-    let mut found = Vec::new();
+/// Finds every run below `runs_dir` that `query` selects (its state
+/// included; `limit` aside): a directory with a `manifest.jsonl` is a run;
+/// one without is looked into, down to [`MAX_NESTING`].
+fn scan(runs_dir: &Path, query: &Query) -> Result<Scan> {
+    let mut found = Scan {
+        runs: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut seq = 0;
     let mut level = vec![(runs_dir.to_owned(), String::new())];
     for _ in 0..MAX_NESTING {
         let mut candidates = Vec::new();
         for (dir, rel) in &level {
             list_subdirs(dir, rel, &mut candidates)?;
         }
-        let probes = parallel_map(&candidates, |(dir, rel)| probe(dir, rel));
+        let probes = parallel_map(&candidates, Vec::new, |buf, (dir, rel)| {
+            probe(dir, rel, query, buf)
+        });
         level.clear();
         for (probe, candidate) in probes.into_iter().zip(candidates) {
+            seq += 1;
             match probe {
-                Probe::Run(entry, warnings) => {
-                    found.extend(warnings.into_iter().map(Found::Warning));
-                    found.push(Found::Run(entry));
+                Probe::Run(run) => found.runs.push(Candidate { seq, ..run }),
+                Probe::Skipped(warnings) => {
+                    found
+                        .warnings
+                        .extend(warnings.into_iter().map(|w| (seq, w)));
                 }
                 Probe::Container => level.push(candidate),
-                Probe::Warning(w) => found.push(Found::Warning(w)),
+                Probe::Warning(w) => found.warnings.push((seq, w)),
                 Probe::Gone => {}
             }
         }
@@ -327,39 +480,91 @@ fn list_subdirs(dir: &Path, rel: &str, out: &mut Vec<(PathBuf, String)>) -> Resu
     Ok(())
 }
 
-fn probe(dir: &Path, rel: &str) -> Probe {
+fn no_record_warning(path: PathBuf) -> ReadWarning {
+    ReadWarning {
+        path,
+        line: 0,
+        message: "no readable run record; run not listed".to_owned(),
+    }
+}
+
+fn unreadable_warning(path: PathBuf, error: &Error) -> ReadWarning {
+    ReadWarning {
+        path,
+        line: 0,
+        message: format!("unreadable, run not listed: {error}"),
+    }
+}
+
+fn is_not_found(error: &Error) -> bool {
+    matches!(error, Error::Io { source, .. } if source.kind() == ErrorKind::NotFound)
+}
+
+/// The first pass over one directory: the keys of its last record, if it
+/// is a run, filtered by `query`.
+fn probe(dir: &Path, rel: &str, query: &Query, buf: &mut Vec<u8>) -> Probe {
     let path = dir.join(files::MANIFEST);
-    let tail = match read_last_record::<PipelineRunRecord>(&path) {
+    let tail = match read_last_record_in::<RecordKeys>(&path, buf) {
         Ok(Some(tail)) => tail,
-        Ok(None) => {
-            return Probe::Warning(ReadWarning {
-                path,
-                line: 0,
-                message: "no readable run record; run not listed".to_owned(),
-            });
-        }
-        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-            // No manifest: a container of runs, or a run pruned meanwhile.
+        Ok(None) => return Probe::Warning(no_record_warning(path)),
+        // No manifest: a container of runs, or a run pruned meanwhile.
+        Err(e) if is_not_found(&e) => {
             return if dir.exists() {
                 Probe::Container
             } else {
                 Probe::Gone
             };
         }
-        Err(e) => {
-            return Probe::Warning(ReadWarning {
-                path,
-                line: 0,
-                message: format!("unreadable, run not listed: {e}"),
-            });
-        }
+        Err(e) => return Probe::Warning(unreadable_warning(path, &e)),
     };
-    let record = tail.record;
-    let lock = if record.status.is_terminal() {
-        LockState::Free // not needed: a terminal status is final
+    let keys = tail.record;
+    let selected = query.matches(&QueryFields::of_keys(&keys))
+        && query
+            .state
+            .is_none_or(|state| state == derive_state(keys.status, dir));
+    if !selected {
+        return Probe::Skipped(tail.warnings);
+    }
+    Probe::Run(Candidate {
+        seq: 0,
+        dir: dir.to_owned(),
+        rel_path: rel.to_owned(),
+        run_id: keys.run_id,
+        created_at: keys.created_at,
+        warnings: tail.warnings,
+        entry: None,
+    })
+}
+
+/// A recorded status combined with the lock of the run in `dir`, probed
+/// only where it matters (a terminal status is final).
+fn derive_state(status: RunStatus, dir: &Path) -> RunState {
+    let lock = if status.is_terminal() {
+        LockState::Free
     } else {
         RunLock::state(dir).unwrap_or(LockState::Free)
     };
+    RunState::derive(status, lock)
+}
+
+enum Loaded {
+    Run(Box<RunEntry>, Vec<ReadWarning>),
+    /// No record, or unreadable: not listed.
+    Warning(ReadWarning),
+    /// No manifest (any more).
+    Gone,
+}
+
+/// Reads the full last record of the run in `dir`.
+fn load(dir: &Path, rel: &str, buf: &mut Vec<u8>) -> Loaded {
+    let path = dir.join(files::MANIFEST);
+    let tail = match read_last_record_in::<PipelineRunRecord>(&path, buf) {
+        Ok(Some(tail)) => tail,
+        Ok(None) => return Loaded::Warning(no_record_warning(path)),
+        Err(e) if is_not_found(&e) => return Loaded::Gone,
+        Err(e) => return Loaded::Warning(unreadable_warning(path, &e)),
+    };
+    let record = tail.record;
     let mut warnings = tail.warnings;
     if record.has_naive_timestamps() {
         warnings.push(ReadWarning {
@@ -368,8 +573,8 @@ fn probe(dir: &Path, rel: &str) -> Probe {
             message: "timestamps without a UTC offset were read as UTC".to_owned(),
         });
     }
-    let state = RunState::derive(record.status, lock);
-    Probe::Run(
+    let state = derive_state(record.status, dir);
+    Loaded::Run(
         Box::new(RunEntry {
             dir: dir.to_owned(),
             rel_path: rel.to_owned(),
@@ -380,22 +585,34 @@ fn probe(dir: &Path, rel: &str) -> Probe {
     )
 }
 
-/// Maps `f` over `items` on up to one thread per core, keeping order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// Maps `f` over `items` on up to one thread per core, keeping order. Each
+/// thread has its own `init()` state (a read buffer) that `f` may reuse.
+fn parallel_map<T: Sync, S, R: Send>(
+    items: &[T],
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> R + Sync,
+) -> Vec<R> {
     const MIN_PER_THREAD: usize = 64;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len().div_ceil(MIN_PER_THREAD))
         .clamp(1, 16);
+    let run = |chunk: &[T]| {
+        let mut state = init();
+        chunk
+            .iter()
+            .map(|item| f(&mut state, item))
+            .collect::<Vec<R>>()
+    };
     if threads == 1 {
-        return items.iter().map(f).collect();
+        return run(items);
     }
     let per = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let f = &f;
+        let run = &run;
         let handles: Vec<_> = items
             .chunks(per)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .map(|chunk| scope.spawn(move || run(chunk)))
             .collect();
         handles
             .into_iter()
@@ -457,28 +674,40 @@ pub fn resolve_run(root: &ArtifactRoot, arg: &str) -> Result<RunEntry> {
         };
         return list_runs(root, &query)?.runs.pop().ok_or_else(not_found);
     }
+    let mut buf = Vec::new();
     // Fast path: the argument is the directory of a run (no links followed).
     if let Some(dir) = real_subdir(&runs_dir, arg)
-        && let Probe::Run(entry, _) = probe(&dir, arg)
+        && let Loaded::Run(entry, _) = load(&dir, arg, &mut buf)
     {
         return Ok(*entry);
     }
-    let mut runs = list_runs(root, &Query::default())?.runs;
-    if let Some(i) = runs
+    // Otherwise match against every run's keys, and read only the one found.
+    let mut runs = scan(&runs_dir, &Query::default())?.runs;
+    runs.sort_unstable_by(newest_first);
+    let found = match runs
         .iter()
-        .position(|r| r.run_id() == arg || r.rel_path == arg)
+        .position(|r| r.run_id == arg || r.rel_path == arg)
     {
-        return Ok(runs.swap_remove(i));
-    }
-    runs.retain(|r| r.run_id().starts_with(arg) || r.rel_path.starts_with(arg));
-    match runs.len() {
-        0 => Err(not_found()),
-        1 => Ok(runs.swap_remove(0)),
-        count => Err(Error::AmbiguousRun {
-            arg: shown(arg),
-            count,
-            candidates: runs.iter().take(5).map(|r| r.run_id().to_owned()).collect(),
-        }),
+        Some(i) => runs.swap_remove(i),
+        None => {
+            runs.retain(|r| r.run_id.starts_with(arg) || r.rel_path.starts_with(arg));
+            match runs.len() {
+                0 => return Err(not_found()),
+                1 => runs.swap_remove(0),
+                count => {
+                    return Err(Error::AmbiguousRun {
+                        arg: shown(arg),
+                        count,
+                        candidates: runs.into_iter().take(5).map(|r| r.run_id).collect(),
+                    });
+                }
+            }
+        }
+    };
+    match load(&found.dir, &found.rel_path, &mut buf) {
+        Loaded::Run(entry, _) => Ok(*entry),
+        // Deleted or damaged since the scan.
+        Loaded::Warning(_) | Loaded::Gone => Err(not_found()),
     }
 }
 
@@ -561,26 +790,166 @@ pub fn prune(
         }
         Err(TryLockError::Error(e)) => return Err(Error::io("lock", &lock_path, e)),
     }
-    let listing = list_runs(root, &Query::default())?;
-    for entry in listing.runs.into_iter().skip(retention.keep) {
-        if exclude.is_some_and(|own| own == entry.dir) {
+    // Creation times and ids are all it takes: no full record is read.
+    let mut runs = scan(&runs_dir, &Query::default())?.runs;
+    runs.sort_unstable_by(newest_first);
+    for run in runs.into_iter().skip(retention.keep) {
+        if exclude.is_some_and(|own| own == run.dir) {
             continue;
         }
-        let held = match RunLock::acquire(&entry.dir, entry.run_id()) {
+        let held = match RunLock::acquire(&run.dir, &run.run_id) {
             Ok(held) => held,
             Err(Error::RunLocked { .. }) => {
-                report.kept_live.push(entry.record.run_id);
+                report.kept_live.push(run.run_id);
                 continue;
             }
             Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        match std::fs::remove_dir_all(&entry.dir) {
-            Ok(()) => report.removed.push(entry.record.run_id),
+        match std::fs::remove_dir_all(&run.dir) {
+            Ok(()) => report.removed.push(run.run_id),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", &entry.dir, e)),
+            Err(e) => return Err(Error::io("remove", &run.dir, e)),
         }
         drop(held);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::{RunOptions, RunWriter};
+
+    /// Writes run `name`, created `minute` minutes after an epoch, with one
+    /// record in `status`; the writer is returned (drop it to end the run).
+    fn write_run(root: &ArtifactRoot, name: &str, minute: i64, status: RunStatus) -> RunWriter {
+        let options = RunOptions {
+            name: Some(name.to_owned()),
+            retention: Retention::KEEP_ALL,
+            sync: false,
+            ..RunOptions::default()
+        };
+        let mut writer = RunWriter::create(root, &options).unwrap();
+        let mut record = writer.new_record();
+        record.created_at = Timestamp::from_unix_ms(1_735_000_000_000 + minute * 60_000);
+        record.status = status;
+        writer.append_record(&record).unwrap();
+        writer
+    }
+
+    /// Five completed runs, `r1` (oldest) to `r5` (newest).
+    fn five_runs() -> (tempfile::TempDir, ArtifactRoot) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        for i in 1..=5 {
+            drop(write_run(&root, &format!("r{i}"), i, RunStatus::Completed));
+        }
+        (tmp, root)
+    }
+
+    fn read_ids(runs: &[Candidate], n: usize) -> Vec<&str> {
+        let mut ids: Vec<&str> = runs[..n]
+            .iter()
+            .map(|r| r.entry.as_ref().unwrap().run_id())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn limit(n: usize) -> Query {
+        Query {
+            limit: Some(n),
+            ..Query::default()
+        }
+    }
+
+    #[test]
+    fn only_the_runs_listed_are_read_in_full() {
+        let (_tmp, root) = five_runs();
+        let query = limit(2);
+        let Scan { mut runs, warnings } = scan(&root.runs_dir(), &query).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(runs.len(), 5);
+        assert!(
+            runs.iter().all(|r| r.entry.is_none()),
+            "the scan reads keys only"
+        );
+        let mut warnings = Vec::new();
+        assert_eq!(read_newest(&mut runs, &query, &mut warnings), 2);
+        assert_eq!(read_ids(&runs, 2), ["r4", "r5"]);
+        assert_eq!(runs.iter().filter(|r| r.entry.is_some()).count(), 2);
+        assert_eq!(runs.len(), 5);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn a_run_deleted_between_the_passes_is_left_out() {
+        let (_tmp, root) = five_runs();
+        let query = limit(2);
+        let Scan { mut runs, .. } = scan(&root.runs_dir(), &query).unwrap();
+        std::fs::remove_dir_all(root.runs_dir().join("r5")).unwrap();
+        let mut warnings = Vec::new();
+        assert_eq!(read_newest(&mut runs, &query, &mut warnings), 2);
+        assert_eq!(read_ids(&runs, 2), ["r3", "r4"]);
+        assert_eq!(runs.len(), 4, "no longer counted as matched");
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_run_changed_between_the_passes_is_placed_and_filtered_by_its_full_record() {
+        let (_tmp, root) = five_runs();
+        // The newest run's manifest now says it is the oldest.
+        let query = limit(1);
+        let Scan { mut runs, .. } = scan(&root.runs_dir(), &query).unwrap();
+        let manifest = root.runs_dir().join("r5").join(files::MANIFEST);
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let mut record: PipelineRunRecord = serde_json::from_str(text.trim()).unwrap();
+        record.created_at = Timestamp::from_unix_ms(0);
+        std::fs::write(&manifest, serde_json::to_string(&record).unwrap() + "\n").unwrap();
+        let mut warnings = Vec::new();
+        assert_eq!(read_newest(&mut runs, &query, &mut warnings), 1);
+        assert_eq!(read_ids(&runs, 1), ["r4"]);
+        assert_eq!(runs.len(), 5, "r5 still matches, further down");
+
+        // A live run that finishes between the passes no longer matches a
+        // query for running runs.
+        let mut live = write_run(&root, "live", 9, RunStatus::Running);
+        let query = Query {
+            state: Some(RunState::Running),
+            ..limit(5)
+        };
+        let Scan { mut runs, .. } = scan(&root.runs_dir(), &query).unwrap();
+        assert_eq!(runs.len(), 1);
+        let mut record = live.new_record();
+        record.created_at = Timestamp::from_unix_ms(1_735_000_000_000 + 9 * 60_000);
+        record.status = RunStatus::Completed;
+        live.append_record(&record).unwrap();
+        drop(live);
+        assert_eq!(read_newest(&mut runs, &query, &mut warnings), 0);
+        assert!(runs.is_empty());
+        assert_eq!(list_runs(&root, &query).unwrap().matched, 0);
+    }
+
+    #[test]
+    fn a_state_filter_probes_locks_in_the_first_pass() {
+        let (_tmp, root) = five_runs();
+        let live = write_run(&root, "live", 7, RunStatus::Running);
+        drop(write_run(&root, "dead", 8, RunStatus::Running));
+        let ids = |state| {
+            let query = Query {
+                state: Some(state),
+                ..limit(1)
+            };
+            let listing = list_runs(&root, &query).unwrap();
+            let ids: Vec<String> = listing.runs.iter().map(|r| r.run_id().to_owned()).collect();
+            (ids, listing.matched)
+        };
+        assert_eq!(ids(RunState::Running), (vec!["live".to_owned()], 1));
+        assert_eq!(ids(RunState::Abandoned), (vec!["dead".to_owned()], 1));
+        assert_eq!(ids(RunState::Completed), (vec!["r5".to_owned()], 5));
+        drop(live);
+        assert_eq!(ids(RunState::Running), (vec![], 0));
+        assert_eq!(ids(RunState::Abandoned), (vec!["dead".to_owned()], 2));
+    }
 }

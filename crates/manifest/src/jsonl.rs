@@ -200,14 +200,19 @@ impl<R: Read> LineReader<R> {
 }
 
 pub(crate) fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', bytes)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory, flushed to disk, then renamed over the target. Readers see the
-/// old content or the new, never a mix; a crash leaves at most a stray
-/// `.tmp` file, which readers ignore.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// directory, then renamed over the target. Readers see the old content or
+/// the new, never a mix; a crash leaves at most a stray `.tmp` file, which
+/// readers ignore.
+///
+/// With `sync`, the temporary file is flushed to disk (`fdatasync`) before
+/// the rename, so a power cut cannot leave the target empty or partial.
+/// Without it the rename is just as atomic for other processes and for a
+/// crash of this one; only a power cut may lose the new content.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -216,7 +221,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let result = (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_data()?;
+        if sync {
+            file.sync_data()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     result.map_err(|e| {
@@ -287,9 +294,23 @@ mod tests {
     fn atomic_write_replaces_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steps.json");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
+        write_atomic(&path, b"one", true).unwrap();
+        write_atomic(&path, b"two", true).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Without syncing: still a replacement, still no temporary left.
+        write_atomic(&path, b"three", false).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn newline_search_finds_the_first_newline() {
+        assert_eq!(memchr_newline(b""), None);
+        assert_eq!(memchr_newline(b"abc"), None);
+        assert_eq!(memchr_newline(b"\n"), Some(0));
+        let mut long = vec![b'x'; 1000];
+        long.extend(b"\nmore\n");
+        assert_eq!(memchr_newline(&long), Some(1000));
     }
 }

@@ -65,6 +65,7 @@
 mod error;
 mod history;
 mod jsonl;
+mod keys;
 mod line;
 mod lock;
 mod reader;

@@ -145,15 +145,30 @@ pub struct TailRecord<T> {
     pub warnings: Vec<ReadWarning>,
 }
 
-const TAIL_CHUNK: u64 = 16 * 1024;
+/// How much of a manifest's end is read first. A record line is a few
+/// kilobytes and usually the last or second-to-last line, so one read
+/// mostly suffices; each further read doubles.
+const TAIL_CHUNK: u64 = 4 * 1024;
 
 /// Reads only as much of the end of a manifest as it takes to find the last
 /// complete record, so the cost does not grow with the manifest's length.
 /// Returns `None` if the file holds no record at all.
 ///
 /// `T` is the record type; a caller that needs only a few fields can pass a
-/// smaller struct and parse less.
+/// smaller struct and parse less. Whatever `T`, the same lines are skipped
+/// as damaged, so the record found is on the line [`read_manifest`] takes
+/// for the last record, unless that line is a valid `T` but not a valid
+/// [`PipelineRunRecord`] (a smaller `T` is more lenient).
 pub fn read_last_record<T: DeserializeOwned>(path: &Path) -> Result<Option<TailRecord<T>>> {
+    read_last_record_in(path, &mut Vec::new())
+}
+
+/// [`read_last_record`] reading into `buf`, so that a caller reading many
+/// manifests reuses one allocation. What `buf` holds on return is unspecified.
+pub(crate) fn read_last_record_in<T: DeserializeOwned>(
+    path: &Path,
+    buf: &mut Vec<u8>,
+) -> Result<Option<TailRecord<T>>> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let len = file
         .metadata()
@@ -163,18 +178,17 @@ pub fn read_last_record<T: DeserializeOwned>(path: &Path) -> Result<Option<TailR
     let mut damaged = Vec::new(); // (offset, message): line numbers resolved at the end
     let mut end = len; // bytes [end, len) are done
     let mut chunk = TAIL_CHUNK;
-    let mut buf = Vec::new();
     let found = 'search: loop {
         if end == 0 {
             break None;
         }
         let start = end.saturating_sub(chunk);
         buf.resize((end - start) as usize, 0);
-        file.read_exact_at(&mut buf, start)
+        file.read_exact_at(buf, start)
             .map_err(|e| Error::io("read", path, e))?;
         // The first line in the buffer may be cut by the chunk boundary.
         let first_newline = if start > 0 {
-            match memchr_newline(&buf) {
+            match memchr_newline(buf) {
                 Some(i) => Some(i),
                 None if chunk as usize > 2 * MAX_LINE_BYTES => {
                     // One line longer than any record: scan forwards instead.
@@ -196,7 +210,7 @@ pub fn read_last_record<T: DeserializeOwned>(path: &Path) -> Result<Option<TailR
                 Some(body) => (body, true),
                 None => (region, false), // only the file's very last bytes
             };
-            let line_start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let line_start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
             let bytes = &body[line_start..];
             region = &body[..line_start];
             let offset = start + (complete_from + line_start) as u64;
@@ -285,8 +299,8 @@ fn forward_last_record<T: DeserializeOwned>(
 fn record_glued_to_wrapper<T: DeserializeOwned>(bytes: &[u8]) -> Option<(usize, T)> {
     const RECORD_STARTS: [&[u8]; 2] = [br#"{"run_id""#, br#"{"schema_version""#];
     let opens_record = |i: usize| RECORD_STARTS.iter().any(|key| bytes[i..].starts_with(key));
-    (1..bytes.len())
-        .filter(|&i| bytes[i] == b'{' && opens_record(i))
+    memchr::memchr_iter(b'{', bytes)
+        .filter(|&i| i > 0 && opens_record(i))
         .find_map(|i| parse_json::<T>(&bytes[i..]).ok().map(|record| (i, record)))
 }
 
@@ -316,7 +330,7 @@ fn line_numbers_at(file: &File, offsets: impl Iterator<Item = u64>) -> std::io::
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        newlines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
         pos += n as u64;
     }
     Ok(numbers)

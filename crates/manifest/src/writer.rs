@@ -44,9 +44,13 @@ pub struct RunOptions {
     pub name: Option<String>,
     /// How many runs to keep once this one is created.
     pub retention: Retention,
-    /// `fdatasync` after every record line and steps.json, so a power cut
-    /// loses nothing already reported. A crash of the process alone
-    /// (SIGKILL) loses nothing either way. On by default.
+    /// `fdatasync` after every manifest line and before every atomic
+    /// rewrite (`steps.json`, [`RunWriter::write_json`],
+    /// [`RunWriter::write_file`]), so a power cut loses nothing already
+    /// reported. A crash of the process alone (SIGKILL) loses nothing
+    /// either way, and rewrites stay atomic (temporary file and rename)
+    /// with or without it. Compacting the manifest syncs regardless. On by
+    /// default.
     pub sync: bool,
     /// Compact the manifest when it grows past this many bytes.
     pub compact_bytes: u64,
@@ -252,12 +256,12 @@ impl RunWriter {
             source,
         })?;
         bytes.push(b'\n');
-        write_atomic(&path, &bytes)
+        write_atomic(&path, &bytes, self.sync)
     }
 
     /// Writes `bytes` to `name` in the run directory, atomically.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        write_atomic(&self.dir.join(name), bytes)
+        write_atomic(&self.dir.join(name), bytes, self.sync)
     }
 
     fn compact(&mut self, record: &PipelineRunRecord) -> Result<()> {
@@ -276,7 +280,10 @@ impl RunWriter {
             push_line(&mut bytes, &ManifestLine::PerfTest { perf_test }).map_err(serialize)?;
         }
         push_line(&mut bytes, record).map_err(serialize)?;
-        write_atomic(&path, &bytes)?;
+        // Always synced, whatever `sync` says: unlike a lost last line, a
+        // compaction lost to a power cut would cost the whole history, and
+        // it happens once per `compact_bytes` of records.
+        write_atomic(&path, &bytes, true)?;
         self.manifest = LineFile::open(&path)?;
         // If what must be kept is itself large, do not rewrite it on every
         // commit: wait until the file has doubled again.

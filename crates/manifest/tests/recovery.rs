@@ -22,8 +22,9 @@ use telemetry_model::{
     Severity, StepExecutionEntry, StepStatus, Timestamp,
 };
 
-/// The size of the tail chunk `read_last_record` starts with.
-const TAIL_CHUNK: usize = 16 * 1024;
+/// The size of the tail chunk `read_last_record` starts with (the
+/// crate's `reader::TAIL_CHUNK`).
+const TAIL_CHUNK: usize = 4 * 1024;
 
 fn record(run: &str, n: u64, pad: usize) -> PipelineRunRecord {
     let mut r = PipelineRunRecord::new(run);
@@ -443,7 +444,7 @@ fn last_record_straddling_the_tail_chunk_boundary() {
     let before = line_of(&record("b", 1, 50));
     let base_len = line_of(&record("b", 2, 0)).len();
     let mut cases = 0;
-    // Record lengths and trailing bytes around the 16 KiB chunk size, so
+    // Record lengths and trailing bytes around the first chunk's size, so
     // the last record starts just before, at, and just after the boundary.
     for record_len in [
         TAIL_CHUNK - 1,

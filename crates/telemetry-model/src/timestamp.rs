@@ -1,5 +1,6 @@
 //! Wall-clock instants as they appear in manifests.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
@@ -69,15 +70,18 @@ impl Timestamp {
     pub fn parse(input: &str) -> Result<Self, TimestampError> {
         let trimmed = input.trim();
         // Python's `str(datetime)` separates date and time with a space.
-        let mut text = trimmed.to_owned();
-        if text.len() > 10 && text.as_bytes()[10] == b' ' {
-            text.replace_range(10..11, "T");
-        }
-        if let Ok(at) = OffsetDateTime::parse(&text, &Rfc3339) {
+        // Copy only then: most timestamps are parsed as they are.
+        let text = if trimmed.as_bytes().get(10) == Some(&b' ') {
+            Cow::Owned(format!("{}T{}", &trimmed[..10], &trimmed[11..]))
+        } else {
+            Cow::Borrowed(trimmed)
+        };
+        let text = text.as_ref();
+        if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
             return Ok(Self::from_datetime(at));
         }
         // A naive timestamp (no offset at all): read it as UTC.
-        if !has_offset(&text)
+        if !has_offset(text)
             && let Ok(at) = OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339)
         {
             return Ok(Self { at, naive: true });
@@ -219,6 +223,25 @@ mod tests {
             let parsed = Timestamp::parse(naive).unwrap();
             assert_eq!(parsed, utc, "{naive}");
             assert!(parsed.was_naive(), "{naive}");
+        }
+    }
+
+    #[test]
+    fn only_a_space_at_byte_10_is_a_separator() {
+        let utc = Timestamp::parse("2025-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            Timestamp::parse("  2025-01-01 00:00:00.000+00:00 ").unwrap(),
+            utc
+        );
+        // Elsewhere a space is an error, and multi-byte text never panics.
+        for bad in [
+            "2025-01-01  00:00:00Z",
+            "2025-01-1 00:00:00Z",
+            "2025-01-é1 00:00:00Z",
+            "2025-01-0é 00:00:00Z",
+            "2025-01-01 ",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
     }
 
