@@ -282,6 +282,12 @@ pub struct TelemetrySnapshot {
     /// Resident memory of the tracked process tree, MB.
     #[serde(default)]
     pub memory_rss_mb: Option<f64>,
+    /// Memory in use on the machine (total − available), MB.
+    #[serde(default)]
+    pub memory_system_used_mb: Option<f64>,
+    /// Memory of the machine, MB.
+    #[serde(default)]
+    pub memory_system_total_mb: Option<f64>,
     /// GPU utilisation, % (0–100).
     #[serde(default)]
     pub gpu_util_percent: Option<f64>,

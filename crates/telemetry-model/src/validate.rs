@@ -142,6 +142,8 @@ pub fn validate_snapshot(snapshot: &TelemetrySnapshot) -> Vec<Violation> {
     v.percent("cpu_percent_system", snapshot.cpu_percent_system);
     v.percent("gpu_util_percent", snapshot.gpu_util_percent);
     v.non_negative("memory_rss_mb", snapshot.memory_rss_mb);
+    v.non_negative("memory_system_used_mb", snapshot.memory_system_used_mb);
+    v.non_negative("memory_system_total_mb", snapshot.memory_system_total_mb);
     v.non_negative("gpu_mem_used_mb", snapshot.gpu_mem_used_mb);
     v.non_negative("steps_per_sec", snapshot.steps_per_sec);
     v.non_negative("fps", snapshot.fps);

@@ -107,6 +107,8 @@ fn full_snapshot() -> TelemetrySnapshot {
         cpu_percent_process: Some(87.5),
         cpu_percent_system: Some(42.25),
         memory_rss_mb: Some(812.0),
+        memory_system_used_mb: Some(9_000.0),
+        memory_system_total_mb: Some(24_000.0),
         gpu_util_percent: Some(99.0),
         gpu_mem_used_mb: Some(10_240.0),
         notes: vec!["gpu: partial".into()],

@@ -13,7 +13,7 @@ else $ROBOT_SF_ARTIFACT_ROOT, else ./output]";
 
 /// Crash-safe run history, live progress and telemetry for long pipelines.
 ///
-/// Runs live under <artifact root>/run-tracker/<run_id>/. A RUN argument is a
+/// Runs live under ARTIFACT_ROOT/run-tracker/RUN_ID/. A RUN argument is a
 /// run id, a unique prefix of one, a run's directory below run-tracker/, or
 /// `latest`.
 #[derive(Debug, Parser)]

@@ -1,0 +1,217 @@
+//! Linux `/proc` readers: one small read per process per sample.
+//!
+//! Parsing is separate from reading so it is tested on fixed text. Numbers
+//! stay in the kernel's units (clock ticks, pages, kB); converting them is
+//! the caller's business.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+/// What one `/proc/<pid>/stat` line says about a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    /// Parent process id.
+    pub ppid: u32,
+    /// User + system CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident set size, in pages.
+    pub rss_pages: u64,
+    /// Start time after boot, in clock ticks: tells a reused pid apart.
+    pub start_ticks: u64,
+    /// `Z` (zombie) and `X` (dead) processes use no CPU or memory.
+    pub gone: bool,
+}
+
+/// Parses `/proc/<pid>/stat`. The command name (field 2) may contain spaces
+/// and parentheses, so fields are counted after its last `)`.
+pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
+    let rest = text.get(text.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // After the name: state(3) ppid(4) … utime(14) stime(15) … starttime(22) vsize(23) rss(24).
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let state = *fields.first()?;
+    Some(ProcStat {
+        ppid: u32::try_from(field(4)?).ok()?,
+        cpu_ticks: field(14)?.checked_add(field(15)?)?,
+        rss_pages: field(24)?,
+        start_ticks: field(22)?,
+        gone: state == "Z" || state == "X",
+    })
+}
+
+/// Reads `/proc/<pid>/stat` into `buf`; `None` if the process is gone.
+pub(crate) fn read_stat(proc_root: &Path, pid: u32, buf: &mut String) -> Option<ProcStat> {
+    buf.clear();
+    let mut file = fs::File::open(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    file.read_to_string(buf).ok()?;
+    parse_stat(buf)
+}
+
+/// The aggregate line of `/proc/stat`, in clock ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CpuTimes {
+    /// Every column summed.
+    pub total: u64,
+    /// `idle` + `iowait`.
+    pub idle: u64,
+}
+
+/// Parses the first (`cpu `) line of `/proc/stat`. Guest time is already
+/// included in user time, so it is not added twice.
+pub(crate) fn parse_cpu_times(text: &str) -> Option<CpuTimes> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let values: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    if values.len() < 4 {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    let total = values.iter().take(8).sum();
+    let idle = values[3] + values.get(4).copied().unwrap_or(0);
+    Some(CpuTimes { total, idle })
+}
+
+/// System memory from `/proc/meminfo`, in kB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MemInfo {
+    /// `MemTotal`.
+    pub total_kb: u64,
+    /// `MemAvailable` (what can be used without swapping).
+    pub available_kb: u64,
+}
+
+/// Parses `/proc/meminfo`.
+pub(crate) fn parse_meminfo(text: &str) -> Option<MemInfo> {
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.trim_start_matches(':').split_ascii_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some(MemInfo {
+        total_kb: value("MemTotal")?,
+        available_kb: value("MemAvailable").or_else(|| value("MemFree"))?,
+    })
+}
+
+/// Every process's parent, from one pass over `/proc`.
+pub(crate) fn parent_map(proc_root: &Path) -> HashMap<u32, u32> {
+    let mut parents = HashMap::new();
+    let Ok(entries) = fs::read_dir(proc_root) else {
+        return parents;
+    };
+    let mut buf = String::with_capacity(512);
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(stat) = read_stat(proc_root, pid, &mut buf) {
+            parents.insert(pid, stat.ppid);
+        }
+    }
+    parents
+}
+
+/// `root` and all its descendants according to `parents`.
+pub(crate) fn descendants(root: u32, parents: &HashMap<u32, u32>) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (&pid, &ppid) in parents {
+        children.entry(ppid).or_default().push(pid);
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        if let Some(kids) = children.get(&tree[i]) {
+            for &kid in kids {
+                if kid != root && !tree.contains(&kid) {
+                    tree.push(kid);
+                }
+            }
+        }
+        i += 1;
+    }
+    tree
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_a_hostile_command_name() {
+        let line = "4242 (python3 (x) )) S 17 4242 17 0 -1 4194560 2100 0 0 0 150 25 3 1 20 0 4 0 987654 123456789 7321 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(
+            stat,
+            ProcStat {
+                ppid: 17,
+                cpu_ticks: 175,
+                rss_pages: 7321,
+                start_ticks: 987654,
+                gone: false
+            }
+        );
+        let zombie = line.replace(")) S 17", ")) Z 17");
+        assert!(parse_stat(&zombie).unwrap().gone);
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (x) S 0 1"), None, "too short");
+    }
+
+    #[test]
+    fn proc_stat_cpu_line() {
+        let text = "cpu  100 5 50 800 20 1 2 3 0 0\ncpu0 50 2 25 400 10 0 1 1 0 0\nintr 1\n";
+        assert_eq!(
+            parse_cpu_times(text),
+            Some(CpuTimes {
+                total: 981,
+                idle: 820
+            })
+        );
+        assert_eq!(parse_cpu_times("cpu  1 2\n"), None);
+        assert_eq!(parse_cpu_times(""), None);
+    }
+
+    #[test]
+    fn meminfo() {
+        let text = "MemTotal:       24576000 kB\nMemFree:         1000000 kB\nMemAvailable:   20000000 kB\n";
+        assert_eq!(
+            parse_meminfo(text),
+            Some(MemInfo {
+                total_kb: 24_576_000,
+                available_kb: 20_000_000
+            })
+        );
+        let old = "MemTotal: 100 kB\nMemFree: 40 kB\n";
+        assert_eq!(parse_meminfo(old).unwrap().available_kb, 40);
+    }
+
+    #[test]
+    fn descendants_follow_the_tree_not_siblings() {
+        let parents: HashMap<u32, u32> =
+            [(10, 1), (11, 10), (12, 11), (13, 10), (20, 1), (21, 20)].into();
+        let mut tree = descendants(10, &parents);
+        tree.sort_unstable();
+        assert_eq!(tree, [10, 11, 12, 13]);
+        assert_eq!(descendants(99, &parents), [99]);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let mut buf = String::new();
+        let me = read_stat(Path::new("/proc"), std::process::id(), &mut buf).unwrap();
+        assert_eq!(me.ppid, std::os::unix::process::parent_id());
+        assert!(me.rss_pages > 0);
+        assert!(parent_map(Path::new("/proc")).contains_key(&std::process::id()));
+        let text = fs::read_to_string("/proc/stat").unwrap();
+        assert!(parse_cpu_times(&text).unwrap().total > 0);
+    }
+}

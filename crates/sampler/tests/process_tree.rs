@@ -1,0 +1,141 @@
+//! The sampler against real processes: a CPU burner, a child holding memory,
+//! grandchildren.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sampler::{Probe, Sampler, SamplerConfig};
+use telemetry_model::TelemetrySnapshot;
+
+/// Kills the child (and its group) when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(script: &str) -> Guard {
+    use std::os::unix::process::CommandExt;
+    Guard(
+        Command::new("sh")
+            .args(["-c", script])
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Samples the tree of `root` every 200 ms for `secs`.
+fn sample(root: u32, secs: f64) -> Vec<TelemetrySnapshot> {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&out);
+    let config = SamplerConfig {
+        interval: Duration::from_millis(200),
+        scan_every: Duration::from_millis(400),
+        ..SamplerConfig::default()
+    };
+    let sampler = Sampler::start(
+        config,
+        move || Probe {
+            root_pid: Some(root),
+            step_id: Some("step".into()),
+            ..Probe::default()
+        },
+        move |s| sink.lock().unwrap().push(s.clone()),
+    );
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    sampler.stop();
+    out.lock().unwrap().clone()
+}
+
+fn wait_for_rss(root: u32, mb: f64) {
+    for _ in 0..100 {
+        if sample(root, 0.25)
+            .last()
+            .and_then(|s| s.memory_rss_mb)
+            .unwrap_or(0.0)
+            >= mb
+        {
+            return;
+        }
+    }
+    panic!("the tree never reached {mb} MB");
+}
+
+#[test]
+fn a_cpu_burning_child_shows_high_cpu() {
+    let burner = spawn("while :; do :; done");
+    let idle = spawn("sleep 30");
+    let busy = sample(burner.0.id(), 1.5);
+    let quiet = sample(idle.0.id(), 1.5);
+    let mean = |s: &[TelemetrySnapshot]| {
+        let v: Vec<f64> = s.iter().filter_map(|s| s.cpu_percent_process).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let cpus = std::thread::available_parallelism().unwrap().get() as f64;
+    // One busy core is 100 / cpus % of the machine; allow for a shared machine.
+    assert!(mean(&busy) > 40.0 / cpus, "burner: {:.1} %", mean(&busy));
+    assert!(mean(&quiet) < 5.0, "sleeper: {:.1} %", mean(&quiet));
+    assert!(
+        busy.iter()
+            .skip(1)
+            .all(|s| s.cpu_percent_process.unwrap() <= 100.0)
+    );
+    assert!(
+        busy[0].cpu_percent_process.is_none(),
+        "the first sample has no interval"
+    );
+    assert!(busy.iter().all(|s| s.memory_system_total_mb.unwrap() > 0.0));
+}
+
+#[test]
+fn memory_held_by_a_child_and_its_grandchildren_is_counted() {
+    let hold = |mb: usize| {
+        format!("python3 -c \"import time; b = b'x' * ({mb} * 1024 * 1024); time.sleep(30)\"")
+    };
+    // One child holding ~300 MB.
+    let single = spawn(&format!("exec {}", hold(300)));
+    wait_for_rss(single.0.id(), 280.0);
+    // A shell whose two grandchildren hold 100 MB each.
+    let tree = spawn(&format!("{} & {} & wait", hold(100), hold(100)));
+    wait_for_rss(tree.0.id(), 190.0);
+    let last = sample(tree.0.id(), 0.3).pop().unwrap();
+    assert!(
+        last.memory_rss_mb.unwrap() < 300.0,
+        "siblings outside the tree are not counted"
+    );
+}
+
+#[test]
+fn a_vanished_root_gives_a_note_not_an_error() {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let samples = sample(pid, 0.5);
+    assert!(!samples.is_empty());
+    for s in &samples {
+        assert_eq!(s.memory_rss_mb, None);
+        assert!(
+            s.notes.iter().any(|n| n.contains("are gone")),
+            "{:?}",
+            s.notes
+        );
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.starts_with("gpu: NVML unavailable (")),
+            "{:?}",
+            s.notes
+        );
+    }
+}
