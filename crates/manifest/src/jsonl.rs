@@ -212,7 +212,7 @@ pub(crate) fn memchr_newline(bytes: &[u8]) -> Option<usize> {
 /// the rename, so a power cut cannot leave the target empty or partial.
 /// Without it the rename is just as atomic for other processes and for a
 /// crash of this one; only a power cut may lose the new content.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -78,7 +78,7 @@ pub use history::{
     Listing, MAX_NESTING, PruneReport, Query, Retention, RunEntry, RunState, RunStateParseError,
     list_runs, prune, resolve_run, validate_run_ref,
 };
-pub use jsonl::MAX_LINE_BYTES;
+pub use jsonl::{MAX_LINE_BYTES, write_atomic};
 pub use line::{ManifestLine, parse_manifest_line};
 pub use lock::{LOCK_FILE, LockState, RunLock};
 pub use reader::{

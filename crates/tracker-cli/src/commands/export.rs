@@ -28,33 +28,17 @@ pub(crate) fn run(
         None => out.write_all(&bytes)?,
         Some(path) if path == Path::new("-") => out.write_all(&bytes)?,
         Some(path) => {
-            write_atomic(path, &bytes)
+            if path.is_dir() {
+                anyhow::bail!(
+                    "cannot write --output {}: it is a directory; give a file name",
+                    path.display()
+                );
+            }
+            // Replaced atomically: an existing file is kept or fully replaced.
+            manifest::write_atomic(path, &bytes, true)
                 .with_context(|| format!("cannot write --output {}", path.display()))?;
             writeln!(err, "wrote {}", path.display())?;
         }
     }
     Ok(Outcome::Success)
-}
-
-/// Writes via a temporary file beside `path` and a rename, so an existing
-/// file is either kept or fully replaced, never left half-written.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if path.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "it is a directory; give a file name",
-        ));
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "export".to_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_data()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
