@@ -539,6 +539,16 @@ impl ProgressTracker {
         self.lock().finish(status, Some(reason)).map(drop)
     }
 
+    /// Appends a telemetry sample to the run's `telemetry.jsonl`. Samples
+    /// arriving after the run finished are dropped.
+    pub fn append_telemetry(&self, snapshot: &telemetry_model::TelemetrySnapshot) -> Result<()> {
+        let mut state = self.lock();
+        if state.finished {
+            return Ok(());
+        }
+        Ok(state.writer.append_telemetry(snapshot)?)
+    }
+
     /// Writes output that is not the tracker's own (a wrapped step's stdout
     /// or stderr) without tearing the live display. Errors are ignored.
     pub fn print_output(&self, to_stderr: bool, bytes: &[u8]) {

@@ -91,6 +91,12 @@ pub struct RunArgs {
     /// Keep the newest N runs, deleting older ones (0 = keep all).
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count, allow_negative_numbers = true)]
     pub keep: usize,
+    /// Do not sample CPU, memory and GPU (also: TRACKER_TELEMETRY=0).
+    #[arg(long)]
+    pub no_telemetry: bool,
+    /// Seconds between telemetry samples (at least 0.2).
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
+    pub interval: f64,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +248,17 @@ fn parse_seconds(input: &str) -> Result<f64, String> {
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
         .ok_or_else(|| "expected seconds, a number > 0 and ≤ 86400".to_owned())
+}
+
+fn parse_interval(input: &str) -> Result<f64, String> {
+    let secs = parse_seconds(input)?;
+    if secs < 0.2 {
+        return Err(
+            "expected at least 0.2 seconds: CPU counters are too coarse for shorter intervals"
+                .to_owned(),
+        );
+    }
+    Ok(secs)
 }
 
 fn parse_time_now(input: &str) -> Result<Timestamp, String> {

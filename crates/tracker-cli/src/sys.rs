@@ -80,3 +80,40 @@ pub(crate) fn reap_exited() {
         }
     }
 }
+
+/// What `wait4` says about a finished child.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Waited {
+    /// Its exit status.
+    pub status: std::process::ExitStatus,
+    /// User + system CPU seconds of the child and every descendant it (or
+    /// its descendants) waited for: the whole tree under the supervisor,
+    /// which reaps everything.
+    pub cpu_seconds: f64,
+}
+
+/// Waits for child `pid` and reports its resource use (`wait4(2)`).
+pub(crate) fn wait_with_usage(pid: u32) -> io::Result<Waited> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: an all-zero rusage is a valid value; wait4 writes only to
+        // the status and rusage we own.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; pid is our own child.
+        let rc = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
+        if rc == pid {
+            let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            return Ok(Waited {
+                status: std::process::ExitStatus::from_raw(status),
+                cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+            });
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}

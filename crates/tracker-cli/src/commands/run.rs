@@ -69,6 +69,7 @@ pub(crate) fn run(
     );
     let run_dir = std::path::absolute(tracker.dir()).unwrap_or_else(|_| tracker.dir().to_owned());
     let signals = Signals::install(&tracker)?;
+    let telemetry = Telemetry::start(args, &tracker, &signals.current);
     let warn: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|text| {
         let _ = writeln!(std::io::stderr(), "warning: {text}");
     });
@@ -78,7 +79,15 @@ pub(crate) fn run(
         if signals.interrupted().is_some() {
             break;
         }
-        match run_step(&tracker, &pipeline, step, &run_dir, &signals, &warn) {
+        match run_step(
+            &tracker,
+            &pipeline,
+            step,
+            &run_dir,
+            &signals,
+            &warn,
+            telemetry.as_ref(),
+        ) {
             Ok(StepEnd::Completed) => {}
             Ok(StepEnd::Failed(reason)) => {
                 if !step.continue_on_error {
@@ -94,6 +103,9 @@ pub(crate) fn run(
                 break;
             }
         }
+    }
+    if let Some(telemetry) = telemetry {
+        telemetry.sampler.stop();
     }
     if signals.interrupted().is_some() {
         drop(tracker);
@@ -169,6 +181,7 @@ fn run_step(
     run_dir: &Path,
     signals: &Signals,
     warn: &Arc<dyn Fn(String) + Send + Sync>,
+    telemetry: Option<&Telemetry>,
 ) -> anyhow::Result<StepEnd> {
     match tracker.start_step(&step.id) {
         Ok(()) => {}
@@ -236,15 +249,18 @@ fn run_step(
         channel,
         Arc::clone(warn),
     );
-    let status = child.wait();
+    // wait4: the supervisor reaps the whole tree, so its usage is the step's.
+    let waited = sys::wait_with_usage(child.id());
     signals.current.store(0, Ordering::SeqCst);
     for tee in tees {
         let _ = tee.join();
     }
     follower.finish();
-    let status = status.context("cannot wait for the step's process")?;
-    let (code, reason) = describe(status);
-    let _ = tracker.set_step_resources(&step.id, Some(code), None, None);
+    let waited = waited.context("cannot wait for the step's process")?;
+    let (code, reason) = describe(waited.status);
+    let peak = telemetry.and_then(|t| t.peak_rss_mb(&step.id));
+    let _ = tracker.set_step_resources(&step.id, Some(code), Some(waited.cpu_seconds), peak);
+    let status = waited.status;
     if signals.interrupted().is_some() {
         return Ok(StepEnd::Interrupted);
     }
@@ -297,6 +313,76 @@ fn tee(
             tracker.print_output(to_stderr, &buf[..n]);
         }
     })
+}
+
+/// Resource sampling of the running step's process tree.
+struct Telemetry {
+    sampler: sampler::Sampler,
+    peaks: Arc<Mutex<std::collections::HashMap<String, f64>>>,
+}
+
+impl Telemetry {
+    /// Starts sampling unless `--no-telemetry` or `TRACKER_TELEMETRY=0`.
+    fn start(
+        args: &RunArgs,
+        tracker: &Arc<ProgressTracker>,
+        current: &Arc<AtomicU32>,
+    ) -> Option<Self> {
+        let disabled_by_env = std::env::var("TRACKER_TELEMETRY").is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "off" | "no"
+            )
+        });
+        if args.no_telemetry || disabled_by_env {
+            return None;
+        }
+        let peaks: Arc<Mutex<std::collections::HashMap<String, f64>>> = Arc::default();
+        let config = sampler::SamplerConfig {
+            interval: Duration::from_secs_f64(args.interval),
+            ..sampler::SamplerConfig::default()
+        };
+        let probe = {
+            let tracker = Arc::clone(tracker);
+            let current = Arc::clone(current);
+            move || {
+                let live = tracker.live_metrics();
+                sampler::Probe {
+                    root_pid: Some(current.load(Ordering::SeqCst)).filter(|pid| *pid != 0),
+                    step_id: live.step_id,
+                    steps_per_sec: live.steps_per_sec,
+                    fps: live.fps,
+                }
+            }
+        };
+        let sink = {
+            let tracker = Arc::clone(tracker);
+            let peaks = Arc::clone(&peaks);
+            let mut warned = false;
+            move |snapshot: &telemetry_model::TelemetrySnapshot| {
+                if let (Some(step), Some(rss)) = (&snapshot.step_id, snapshot.memory_rss_mb)
+                    && let Ok(mut peaks) = peaks.lock()
+                {
+                    let peak = peaks.entry(step.clone()).or_insert(0.0);
+                    *peak = peak.max(rss);
+                }
+                // Telemetry never fails a run; say once that it is degraded.
+                if let Err(e) = tracker.append_telemetry(snapshot)
+                    && !std::mem::replace(&mut warned, true)
+                {
+                    let _ = writeln!(std::io::stderr(), "warning: telemetry not written: {e}");
+                }
+            }
+        };
+        Some(Self {
+            sampler: sampler::Sampler::start(config, probe, sink),
+            peaks,
+        })
+    }
+
+    fn peak_rss_mb(&self, step_id: &str) -> Option<f64> {
+        self.peaks.lock().ok()?.get(step_id).copied()
+    }
 }
 
 /// Signal handling of `tracker run`: the first SIGINT/SIGTERM/SIGHUP ends

@@ -549,3 +549,102 @@ fn a_second_ctrl_c_exits_at_once_and_the_step_is_still_cleaned_up() {
         "never flaps back"
     );
 }
+
+#[test]
+fn telemetry_samples_the_steps_tree_and_totals_its_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"t\"\n[[steps]]\nid = \"burn\"\nrun = \"python3 -c 'import time\\nt = time.time()\\nb = bytearray(b\\\"x\\\" * (80 << 20))\\nwhile time.time() - t < 1.5: pass'\"\n[[steps]]\nid = \"rest\"\nrun = \"true\"\n",
+    );
+    let root = dir.path().join("out");
+    let out = tracker(
+        &root,
+        &["run", pipeline.to_str().unwrap(), "--interval", "0.2"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let record = only_run(&root);
+    let burn = &record.steps[0];
+    assert!(burn.cpu_time_seconds.unwrap() >= 0.8, "{burn:?}");
+    assert!(burn.peak_rss_mb.unwrap() >= 70.0, "{burn:?}");
+    assert!(record.steps[1].cpu_time_seconds.is_some());
+
+    let run_dir = PathBuf::from(record.artifact_dir.unwrap());
+    let mut samples = Vec::new();
+    let warnings = manifest::read_jsonl::<telemetry_model::TelemetrySnapshot>(
+        &run_dir.join(files::TELEMETRY),
+        |_, s| samples.push(s),
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let during: Vec<_> = samples
+        .iter()
+        .filter(|s| s.step_id.as_deref() == Some("burn"))
+        .collect();
+    assert!(
+        during.len() >= 4,
+        "{} samples during the step",
+        during.len()
+    );
+    let busiest = during
+        .iter()
+        .filter_map(|s| s.cpu_percent_process)
+        .fold(0.0, f64::max);
+    let cpus = std::thread::available_parallelism().unwrap().get() as f64;
+    assert!(busiest > 40.0 / cpus, "busiest sample {busiest:.1} %");
+    for s in &samples {
+        assert!(telemetry_model::validate_snapshot(s).is_empty(), "{s:?}");
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.starts_with("gpu: NVML unavailable")),
+            "{:?}",
+            s.notes
+        );
+    }
+}
+
+#[test]
+fn telemetry_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"o\"\n[[steps]]\nid = \"a\"\nrun = \"sleep 0.5\"\n",
+    );
+    let p = pipeline.to_str().unwrap();
+    let telemetry_file =
+        |root: &Path| PathBuf::from(only_run(root).artifact_dir.unwrap()).join(files::TELEMETRY);
+
+    let root = dir.path().join("flag");
+    assert_eq!(
+        tracker(&root, &["run", p, "--no-telemetry", "--interval", "0.2"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(!telemetry_file(&root).exists());
+
+    let root = dir.path().join("env");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .arg("--artifact-root")
+        .arg(&root)
+        .args(["run", p, "--interval", "0.2"])
+        .env("TRACKER_TELEMETRY", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!telemetry_file(&root).exists());
+
+    let root = dir.path().join("on");
+    assert_eq!(
+        tracker(&root, &["run", p, "--interval", "0.2"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(telemetry_file(&root).exists());
+
+    let out = tracker(&dir.path().join("bad"), &["run", p, "--interval", "0.1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--interval"), "{}", stderr(&out));
+}
