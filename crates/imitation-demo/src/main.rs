@@ -15,6 +15,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -26,6 +27,8 @@ use imitation_demo::artifact::{
 use imitation_demo::{DemoConfig, Progress, Scale};
 use manifest::{ArtifactRoot, RunOptions};
 use progress::{Display, FailureGuard, ProgressTracker, Report, StepSpec, TrackerOptions};
+use sampler::{Probe, Sampler, SamplerConfig};
+use telemetry_model::RunStatus;
 
 /// Runs the imitation-learning demo pipeline, tracked.
 #[derive(Debug, Parser)]
@@ -46,6 +49,9 @@ struct Cli {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     plain: bool,
+    /// Do not sample CPU, memory and GPU (also: TRACKER_TELEMETRY=0).
+    #[arg(long)]
+    no_telemetry: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -124,16 +130,23 @@ fn run(cli: &Cli) -> Result<bool> {
         StepSpec::new("finetune", "Fine-tune with RL").expected(expected(scale, 22)),
         StepSpec::new("evaluate", "Evaluate").expected(expected(scale, 5)),
     ];
-    let tracker = ProgressTracker::start(options, steps).context("cannot start the run")?;
+    let tracker = Arc::new(ProgressTracker::start(options, steps).context("cannot start the run")?);
     let _guard = FailureGuard::install(&tracker).context("cannot install signal handlers")?;
+    let telemetry_off = cli.no_telemetry
+        || std::env::var("TRACKER_TELEMETRY")
+            .is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off" | "no"));
+    let sampler = (!telemetry_off).then(|| sample_this_process(&tracker));
     let out = tracker.dir().join("artifacts");
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let run_id = tracker.run_id().to_owned();
     let outcome = pipeline(&tracker, &config, &out);
+    if let Some(sampler) = sampler {
+        sampler.stop();
+    }
     match outcome {
         Ok(summary) => {
-            tracker.finish()?;
+            tracker.conclude(RunStatus::Completed, None)?;
             println!("{summary}");
             println!("Inspect it: tracker show {run_id}   (history: tracker list)");
             Ok(true)
@@ -141,10 +154,39 @@ fn run(cli: &Cli) -> Result<bool> {
         Err((step, error)) => {
             let reason = format!("{error:#}");
             let _ = tracker.fail_step(step, &reason);
-            tracker.finish()?;
+            tracker.conclude(RunStatus::Failed, Some(&reason))?;
             Ok(false)
         }
     }
+}
+
+/// Samples this process (the pipeline runs in it) every second into the
+/// run's `telemetry.jsonl`, tagged with the running step and its throughput.
+fn sample_this_process(tracker: &Arc<ProgressTracker>) -> Sampler {
+    let probe = {
+        let tracker = Arc::clone(tracker);
+        move || {
+            let live = tracker.live_metrics();
+            Probe {
+                root_pid: Some(std::process::id()),
+                step_id: live.step_id,
+                steps_per_sec: live.steps_per_sec,
+                fps: live.fps,
+            }
+        }
+    };
+    let sink = {
+        let tracker = Arc::clone(tracker);
+        let mut warned = false;
+        move |snapshot: &telemetry_model::TelemetrySnapshot| {
+            if let Err(e) = tracker.append_telemetry(snapshot)
+                && !std::mem::replace(&mut warned, true)
+            {
+                eprintln!("warning: telemetry not written: {e}");
+            }
+        }
+    };
+    Sampler::start(SamplerConfig::default(), probe, sink)
 }
 
 type StepResult<T> = std::result::Result<T, (&'static str, anyhow::Error)>;
