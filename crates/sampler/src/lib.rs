@@ -19,6 +19,12 @@
 //! Linux reads `/proc` directly (a few small reads per sample); other
 //! platforms are not supported yet and sample nothing but the context.
 //!
+//! # Features
+//!
+//! - `nvml` (default): NVIDIA GPUs through NVML, loaded at run time — a
+//!   machine without the driver builds and runs the same, with every GPU
+//!   field `null` and the note `gpu: NVML unavailable (<reason>)`.
+//!
 //! # Example
 //!
 //! ```
@@ -44,6 +50,7 @@
 //! ```
 
 pub mod gpu;
+mod nvml;
 mod procfs;
 mod sys;
 mod system;

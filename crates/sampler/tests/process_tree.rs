@@ -15,8 +15,11 @@ struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // `-s KILL -- -PGID`: procps `kill` misreads `-KILL -PGID` as
+        // `kill(-1, …)`, which would signal every process of the user.
+        let group = format!("-{}", self.0.id());
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.0.id())])
+            .args(["-s", "KILL", "--", &group])
             .status();
         let _ = self.0.kill();
         let _ = self.0.wait();

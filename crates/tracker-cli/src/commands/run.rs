@@ -337,6 +337,10 @@ impl Telemetry {
         if args.no_telemetry || disabled_by_env {
             return None;
         }
+        // The one log line about a missing GPU library; samples carry it as a note.
+        if let Some(note) = sampler::gpu::unavailable_note() {
+            let _ = writeln!(std::io::stderr(), "note: {note}");
+        }
         let peaks: Arc<Mutex<std::collections::HashMap<String, f64>>> = Arc::default();
         let config = sampler::SamplerConfig {
             interval: Duration::from_secs_f64(args.interval),
