@@ -202,8 +202,10 @@ impl Drop for Sampler {
     }
 }
 
-/// Everything one sample reads, kept between samples for the deltas.
-struct Collector {
+/// Takes one sample at a time: what the [`Sampler`] thread runs, for callers
+/// that drive their own loop (and for benchmarks). It keeps what the next
+/// sample needs for its deltas.
+pub struct Collector {
     config: SamplerConfig,
     units: tree::Units,
     tree: Option<(u32, tree::TreeSampler)>,
@@ -211,8 +213,17 @@ struct Collector {
     gpu: Box<dyn GpuSource>,
 }
 
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Collector {
-    fn new(config: SamplerConfig, gpu: Box<dyn GpuSource>) -> Self {
+    /// A collector reading `/proc` as `config` says and GPUs from `gpu`.
+    pub fn new(config: SamplerConfig, gpu: Box<dyn GpuSource>) -> Self {
         let system = system::SystemSampler::new(config.proc_root.clone());
         Self {
             units: tree::Units::of_this_machine(),
@@ -223,7 +234,8 @@ impl Collector {
         }
     }
 
-    fn sample(&mut self, probe: Probe, now: Instant) -> TelemetrySnapshot {
+    /// Takes one sample at `now` (CPU % needs a previous sample).
+    pub fn sample(&mut self, probe: Probe, now: Instant) -> TelemetrySnapshot {
         let mut snapshot = TelemetrySnapshot {
             timestamp_ms: Timestamp::now().unix_ms(),
             step_id: probe.step_id,

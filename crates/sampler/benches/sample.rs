@@ -1,0 +1,87 @@
+//! The tracker's cost per telemetry sample (SPEC §7: < 100 µs median for a
+//! tree of ≤ 10 processes plus the machine, serialised and written).
+//!
+//! The tree is a shell with nine sleeping children (ten processes). Each
+//! iteration takes one sample with [`Collector::sample`] — the tree's `stat`
+//! files, `/proc/stat`, `/proc/meminfo`, the GPU source (none on a machine
+//! without NVML) — and appends it to a run's `telemetry.jsonl` through
+//! [`RunWriter::append_telemetry`], as `tracker run` does.
+//!
+//! - `sample_and_write`: the sampler's steady state, between process-table
+//!   scans;
+//! - `sample_with_scan_and_write`: every sample rescans the process table
+//!   (the sampler does so every 3 s, so at a 1 s interval one sample in three
+//!   pays this).
+//!
+//! Run with `cargo bench -p sampler --bench sample`.
+
+use std::hint::black_box;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use manifest::{ArtifactRoot, Retention, RunOptions, RunWriter};
+use sampler::{Collector, Probe, SamplerConfig, gpu};
+
+fn bench(c: &mut Criterion) {
+    let mut shell = Command::new("sh")
+        .args([
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9; do sleep 600 & done; wait",
+        ])
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn the tree");
+    std::thread::sleep(Duration::from_millis(300));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let options = RunOptions {
+        retention: Retention::KEEP_ALL,
+        sync: false,
+        ..RunOptions::default()
+    };
+    let mut writer = RunWriter::create(&ArtifactRoot::new(tmp.path()), &options).expect("run");
+    let probe = || Probe {
+        root_pid: Some(shell.id()),
+        step_id: Some("train".to_owned()),
+        steps_per_sec: Some(1520.0),
+        fps: None,
+    };
+    let mut group = c.benchmark_group("telemetry");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(4));
+    for (name, scan_every) in [
+        ("sample_and_write", Duration::from_secs(3600)),
+        ("sample_with_scan_and_write", Duration::ZERO),
+    ] {
+        let config = SamplerConfig {
+            scan_every,
+            ..SamplerConfig::default()
+        };
+        let mut collector = Collector::new(config, gpu::detect());
+        let first = collector.sample(probe(), Instant::now());
+        assert!(first.memory_rss_mb.is_some(), "{first:?}");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let snapshot = collector.sample(probe(), Instant::now());
+                writer
+                    .append_telemetry(black_box(&snapshot))
+                    .expect("append");
+            });
+        });
+    }
+    group.finish();
+    let group = format!("-{}", shell.id());
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &group])
+        .status();
+    let _ = shell.wait();
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench(&mut criterion);
+    criterion.final_summary();
+}
