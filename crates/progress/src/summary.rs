@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use manifest::{RunWriter, files};
 use serde::Serialize;
-use telemetry_model::{PipelineRunRecord, StepExecutionEntry, Timestamp, format_duration};
+use serde_json::Value;
+use telemetry_model::{
+    PerformanceRecommendation, PipelineRunRecord, StepExecutionEntry, Timestamp, format_duration,
+};
 
 /// `summary.json`: the run's outcome at a glance.
 #[derive(Debug, Serialize)]
@@ -25,11 +28,18 @@ pub struct RunSummaryDoc<'a> {
     pub total_duration: Option<f64>,
     /// Every step.
     pub steps: &'a [StepExecutionEntry],
+    /// Resource aggregates (`summary.resources` of the record), if measured.
+    pub resources: Option<&'a Value>,
+    /// Recommendations raised for the run.
+    pub recommendations: &'a [PerformanceRecommendation],
 }
 
 impl<'a> RunSummaryDoc<'a> {
-    /// The summary of a record.
-    pub fn new(record: &'a PipelineRunRecord) -> Self {
+    /// The summary of a record and its recommendations.
+    pub fn new(
+        record: &'a PipelineRunRecord,
+        recommendations: &'a [PerformanceRecommendation],
+    ) -> Self {
         Self {
             run_id: &record.run_id,
             pipeline: record.pipeline.as_deref(),
@@ -39,6 +49,8 @@ impl<'a> RunSummaryDoc<'a> {
             completed_at: record.completed_at,
             total_duration: record.summary.total_duration,
             steps: &record.steps,
+            resources: record.summary.extra.get("resources"),
+            recommendations,
         }
     }
 
@@ -57,28 +69,86 @@ impl<'a> RunSummaryDoc<'a> {
             .map_or_else(|| "-".into(), format_duration);
         let _ = writeln!(out, "- **duration**: {duration}\n");
         out.push_str(
-            "| # | Step | Status | Duration | Exit | Artifacts |\n|---:|---|---|---:|---:|---|\n",
+            "| # | Step | Status | Duration | CPU s | CPU % avg / max | Peak RSS MB | GPU % max | Items/s | Baseline | Exit | Artifacts |\n",
         );
+        out.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
+        // Per-step aggregates from `summary.resources` (the recommend crate's
+        // `ResourceSummary` JSON), when the run was sampled.
+        let resources = |step_id: &str| {
+            self.resources
+                .and_then(|r| r.get("steps"))
+                .and_then(Value::as_array)
+                .and_then(|steps| {
+                    steps
+                        .iter()
+                        .find(|s| s.get("step_id").and_then(Value::as_str) == Some(step_id))
+                })
+        };
+        let number = |v: Option<&Value>, key: &str, digits: usize| {
+            v.and_then(|v| v.get(key))
+                .and_then(Value::as_f64)
+                .map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
+        };
         for s in self.steps {
+            let r = resources(&s.step_id);
+            let order = if s.order == 0 {
+                "-".to_owned()
+            } else {
+                s.order.to_string()
+            };
+            let peak = s
+                .peak_rss_mb
+                .map_or_else(|| number(r, "memory_rss_peak_mb", 0), |m| format!("{m:.0}"));
+            let artifacts: Vec<String> = s
+                .artifacts
+                .iter()
+                .map(|a| format!("[{0}]({0})", a.replace('|', "\\|")))
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
-                if s.order == 0 {
-                    "-".into()
-                } else {
-                    s.order.to_string()
-                },
+                "| {order} | {} | {} | {} | {} | {} / {} | {peak} | {} | {} | {} | {} | {} |",
                 s.label().replace('|', "\\|"),
                 s.status,
                 s.duration_seconds
                     .map_or_else(|| "-".into(), format_duration),
+                s.cpu_time_seconds
+                    .map_or_else(|| "-".into(), |c| format!("{c:.1}")),
+                number(r, "cpu_percent_avg", 0),
+                number(r, "cpu_percent_max", 0),
+                number(r, "gpu_util_percent_max", 0),
+                number(r, "steps_per_sec_mean", 1),
+                r.and_then(|r| r.get("baseline_status"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("-"),
                 s.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
-                s.artifacts
-                    .iter()
-                    .map(|a| format!("[{0}]({0})", a.replace('|', "\\|")))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                artifacts.join(", "),
             );
+        }
+        out.push_str("\n## Recommendations\n\n");
+        if self.recommendations.is_empty() {
+            out.push_str("None.\n");
+        }
+        for rec in self.recommendations {
+            let _ = writeln!(
+                out,
+                "- **{}** `{}`: {}",
+                rec.severity, rec.trigger, rec.message
+            );
+            for action in &rec.suggested_actions {
+                let _ = writeln!(out, "  - {action}");
+            }
+        }
+        let notes: Vec<&str> = self
+            .resources
+            .and_then(|r| r.pointer("/overall/notes"))
+            .and_then(Value::as_array)
+            .map(|n| n.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !notes.is_empty() {
+            out.push_str("\n## Unavailable sensors\n\n");
+            for note in notes {
+                let _ = writeln!(out, "- {note}");
+            }
         }
         out
     }
@@ -88,8 +158,9 @@ impl<'a> RunSummaryDoc<'a> {
 pub(crate) fn write_summary(
     writer: &RunWriter,
     record: &PipelineRunRecord,
+    recommendations: &[PerformanceRecommendation],
 ) -> manifest::Result<()> {
-    let doc = RunSummaryDoc::new(record);
+    let doc = RunSummaryDoc::new(record, recommendations);
     writer.write_json(files::SUMMARY_JSON, &doc)?;
     writer.write_file(files::SUMMARY_MD, doc.to_markdown().as_bytes())
 }

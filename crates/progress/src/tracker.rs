@@ -156,6 +156,7 @@ const RATE_WINDOW: f64 = 1.0;
 pub(crate) struct State {
     writer: RunWriter,
     record: PipelineRunRecord,
+    recommendations: Vec<telemetry_model::PerformanceRecommendation>,
     priors: Vec<Prior>,
     live: Vec<Live>,
     sink: Box<dyn Sink>,
@@ -280,6 +281,7 @@ impl ProgressTracker {
         let mut state = State {
             writer,
             record,
+            recommendations: Vec::new(),
             priors,
             live,
             sink,
@@ -539,6 +541,31 @@ impl ProgressTracker {
         self.lock().finish(status, Some(reason)).map(drop)
     }
 
+    /// Records recommendations: appended to the manifest at once and
+    /// included in the summary written when the run ends.
+    pub fn add_recommendations(
+        &self,
+        recommendations: &[telemetry_model::PerformanceRecommendation],
+    ) -> Result<()> {
+        let mut state = self.lock();
+        for rec in recommendations {
+            state.writer.append_recommendation(rec)?;
+            state.recommendations.push(rec.clone());
+        }
+        Ok(())
+    }
+
+    /// Stores a run-level aggregate under `summary.<key>` of the record (the
+    /// resource summary, for instance); it is persisted with the next
+    /// transition and included in `summary.json`.
+    pub fn set_summary_value(&self, key: &str, value: serde_json::Value) {
+        self.lock()
+            .record
+            .summary
+            .extra
+            .insert(key.to_owned(), value);
+    }
+
     /// Appends a telemetry sample to the run's `telemetry.jsonl`. Samples
     /// arriving after the run finished are dropped.
     pub fn append_telemetry(&self, snapshot: &telemetry_model::TelemetrySnapshot) -> Result<()> {
@@ -795,7 +822,7 @@ impl State {
                 .insert("reason".into(), json!(reason));
         }
         let persisted = self.writer.commit(&self.record);
-        let summary = write_summary(&self.writer, &self.record);
+        let summary = write_summary(&self.writer, &self.record, &self.recommendations);
         for &i in &running {
             self.show_step_end(i, reason);
         }

@@ -271,12 +271,9 @@ impl Collector {
                     pids = sampler.pids();
                 }
             }
-            None => {
-                self.tree = None;
-                snapshot
-                    .notes
-                    .push("process: no process tree to measure".to_owned());
-            }
+            // No tree (between steps): the process fields stay null, which
+            // is no sensor failure, so no note.
+            None => self.tree = None,
         }
         let system = self.system.sample();
         snapshot.cpu_percent_system = system.cpu_percent;

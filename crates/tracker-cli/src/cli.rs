@@ -94,6 +94,9 @@ pub struct RunArgs {
     /// Do not sample CPU, memory and GPU (also: TRACKER_TELEMETRY=0).
     #[arg(long)]
     pub no_telemetry: bool,
+    /// Recommendation thresholds (TOML), over the pipeline file's [rules] table.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
     /// Seconds between telemetry samples (at least 0.2).
     #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
     pub interval: f64,

@@ -35,6 +35,8 @@ pub(crate) struct Pipeline {
     pub steps: Vec<Step>,
     /// Where steps run: the directory holding the file.
     pub dir: PathBuf,
+    /// Recommendation thresholds: defaults with the file's `[rules]` table.
+    pub thresholds: recommend::Thresholds,
 }
 
 /// One step of a pipeline file.
@@ -54,6 +56,10 @@ struct File {
     pipeline: Header,
     #[serde(default)]
     steps: Vec<StepFile>,
+    /// Accepted here, checked by the `recommend` crate (see `Pipeline::load`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    rules: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -90,10 +96,27 @@ pub(crate) struct PipelineError {
     pub line: Option<(usize, usize)>,
     pub key: Option<String>,
     pub message: String,
+    /// A message that already says where (from the rules parser).
+    pub located: bool,
+}
+
+impl PipelineError {
+    fn verbatim(path: &Path, message: String) -> Self {
+        Self {
+            path: path.to_owned(),
+            line: None,
+            key: None,
+            message,
+            located: true,
+        }
+    }
 }
 
 impl fmt::Display for PipelineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.located {
+            return f.write_str(&self.message);
+        }
         write!(f, "{}", self.path.display())?;
         if let Some((line, col)) = self.line {
             write!(f, ":{line}:{col}")?;
@@ -135,6 +158,7 @@ impl Pipeline {
             line,
             key,
             message,
+            located: false,
         };
         let meta =
             std::fs::metadata(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
@@ -162,14 +186,19 @@ impl Pipeline {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_owned();
-        Self::parse(&text, dir).map_err(|(span, message)| {
+        let mut pipeline = Self::parse(&text, dir).map_err(|(span, message)| {
             let at = span.map(|s| s.start);
             error(
                 at.map(|o| line_col(&text, o)),
                 at.and_then(|o| key_at(&text, o)),
                 message,
             )
-        })
+        })?;
+        // The rules parser names file, line and key itself.
+        pipeline.thresholds = recommend::Thresholds::default()
+            .overlay_toml_table(&text, &path.display().to_string(), "rules")
+            .map_err(|e| PipelineError::verbatim(path, e.to_string()))?;
+        Ok(pipeline)
     }
 
     /// Parses pipeline text; errors carry the byte span they refer to.
@@ -250,6 +279,7 @@ impl Pipeline {
             scenario: file.pipeline.scenario,
             steps,
             dir,
+            thresholds: recommend::Thresholds::default(),
         })
     }
 }

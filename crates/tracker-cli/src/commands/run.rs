@@ -42,6 +42,16 @@ pub(crate) fn run(
 ) -> anyhow::Result<Outcome> {
     let pipeline = Pipeline::load(&args.pipeline)?;
     let selected = select_steps(&pipeline, args)?;
+    let thresholds = match &args.rules {
+        None => pipeline.thresholds.clone(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --rules {}", path.display()))?;
+            pipeline
+                .thresholds
+                .overlay_toml_str(&text, &path.display().to_string())?
+        }
+    };
     let specs: Vec<StepSpec> = pipeline
         .steps
         .iter()
@@ -119,12 +129,115 @@ pub(crate) fn run(
     } else {
         RunStatus::Completed
     };
+    let recommendations = assess(&tracker, ctx, &pipeline.name, &thresholds, &run_dir);
     tracker.conclude(status, failure.as_deref())?;
+    print_recommendations(err, &recommendations, &run_dir)?;
     Ok(if status == RunStatus::Completed {
         Outcome::Success
     } else {
         Outcome::Failure
     })
+}
+
+/// Rates the run: recommendations (appended to the manifest) and resource
+/// aggregates (`summary.resources`), from its telemetry, its steps and the
+/// history of the pipeline. Never fails the run: unreadable inputs count as
+/// absent.
+fn assess(
+    tracker: &ProgressTracker,
+    ctx: &Context,
+    pipeline: &str,
+    thresholds: &recommend::Thresholds,
+    run_dir: &Path,
+) -> Vec<telemetry_model::PerformanceRecommendation> {
+    let mut snapshots = Vec::new();
+    let telemetry = run_dir.join(manifest::files::TELEMETRY);
+    if telemetry.is_file() {
+        let _ = manifest::read_jsonl(&telemetry, |_, s| snapshots.push(s));
+    }
+    let record = tracker.record();
+    let history = step_history(ctx, pipeline, &record.run_id);
+    let (baselines, measured) = (Default::default(), Default::default());
+    let inputs = recommend::Inputs {
+        snapshots: &snapshots,
+        steps: &record.steps,
+        history: &history,
+        baselines: &baselines,
+        measured_throughput: &measured,
+        now_ms: None,
+    };
+    let recommendations = recommend::recommend(&inputs, thresholds);
+    let summary = recommend::summarize(&inputs, thresholds);
+    if let Ok(value) = serde_json::to_value(&summary) {
+        tracker.set_summary_value("resources", value);
+    }
+    if let Err(e) = tracker.add_recommendations(&recommendations) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: recommendations not recorded: {e}"
+        );
+    }
+    recommendations
+}
+
+/// Durations of each step in the newest completed runs of `pipeline`.
+fn step_history(
+    ctx: &Context,
+    pipeline: &str,
+    current: &str,
+) -> std::collections::BTreeMap<String, recommend::StepHistory> {
+    let query = manifest::Query {
+        state: Some(manifest::RunState::Completed),
+        scenario: Some(pipeline.to_owned()),
+        limit: Some(20),
+        ..manifest::Query::default()
+    };
+    let mut durations: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    if let Ok(listing) = manifest::list_runs(&ctx.root, &query) {
+        for run in listing
+            .runs
+            .iter()
+            .filter(|r| r.record.pipeline.as_deref() == Some(pipeline) && r.run_id() != current)
+        {
+            for step in run
+                .record
+                .steps
+                .iter()
+                .filter(|s| s.status == telemetry_model::StepStatus::Completed)
+            {
+                if let Some(d) = step.duration_seconds {
+                    durations.entry(step.step_id.clone()).or_default().push(d);
+                }
+            }
+        }
+    }
+    durations
+        .into_iter()
+        .filter_map(|(id, d)| recommend::StepHistory::from_durations(d).map(|h| (id, h)))
+        .collect()
+}
+
+fn print_recommendations(
+    err: &mut dyn Write,
+    recommendations: &[telemetry_model::PerformanceRecommendation],
+    run_dir: &Path,
+) -> std::io::Result<()> {
+    if recommendations.is_empty() {
+        writeln!(err, "No recommendations.")?;
+    } else {
+        writeln!(err, "Recommendations ({}):", recommendations.len())?;
+        for rec in recommendations {
+            writeln!(err, "  [{}] {}: {}", rec.severity, rec.trigger, rec.message)?;
+            for action in &rec.suggested_actions {
+                writeln!(err, "      → {action}")?;
+            }
+        }
+    }
+    writeln!(
+        err,
+        "Summary: {}",
+        run_dir.join(manifest::files::SUMMARY_MD).display()
+    )
 }
 
 /// The ids of the steps to run: enabled in the file, minus `--skip`, and

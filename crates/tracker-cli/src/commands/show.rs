@@ -165,6 +165,60 @@ fn perf_table(results: &[PerformanceTestResult]) -> Table {
     table
 }
 
+/// Per-step aggregates from `summary.resources` (the `recommend` crate's
+/// resource summary), with the CPU seconds and peak RSS recorded on the steps.
+fn resources_table(record: &PipelineRunRecord, resources: &serde_json::Value) -> Table {
+    let mut table = Table::new(&[
+        ("STEP", Align::Left),
+        ("CPU S", Align::Right),
+        ("CPU % AVG/MAX", Align::Right),
+        ("PEAK RSS MB", Align::Right),
+        ("GPU % MAX", Align::Right),
+        ("ITEMS/S", Align::Right),
+        ("BASELINE", Align::Left),
+    ]);
+    let per_step = resources.get("steps").and_then(serde_json::Value::as_array);
+    let number = |v: Option<&serde_json::Value>, key: &str, digits: usize| {
+        v.and_then(|v| v.get(key))
+            .and_then(serde_json::Value::as_f64)
+            .map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
+    };
+    for step in record.counted_steps() {
+        let r = per_step.and_then(|steps| {
+            steps.iter().find(|s| {
+                s.get("step_id").and_then(serde_json::Value::as_str) == Some(step.step_id.as_str())
+            })
+        });
+        table.row(vec![
+            clean(step.label()),
+            step.cpu_time_seconds
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}")),
+            format!(
+                "{}/{}",
+                number(r, "cpu_percent_avg", 0),
+                number(r, "cpu_percent_max", 0)
+            ),
+            step.peak_rss_mb
+                .map_or_else(|| number(r, "memory_rss_peak_mb", 0), |m| format!("{m:.0}")),
+            number(r, "gpu_util_percent_max", 0),
+            number(r, "steps_per_sec_mean", 1),
+            r.and_then(|r| r.get("baseline_status"))
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(|| "-".to_owned(), clean),
+        ]);
+    }
+    table
+}
+
+/// Why sensors were unavailable, from the resource summary.
+fn sensor_notes(resources: &serde_json::Value) -> Vec<&str> {
+    resources
+        .pointer("/overall/notes")
+        .and_then(serde_json::Value::as_array)
+        .map(|n| n.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 fn recommendation_lines(recs: &[PerformanceRecommendation], markdown: bool) -> String {
     let mut out = String::new();
     for rec in recs {
@@ -202,6 +256,13 @@ pub(crate) fn human(view: &RunView, now: Timestamp) -> String {
     if !record.steps.is_empty() {
         out.push('\n');
         out.push_str(&steps_table(record).to_text());
+    }
+    if let Some(resources) = record.summary.extra.get("resources") {
+        out.push_str("\nResources\n");
+        out.push_str(&resources_table(record, resources).to_text());
+        for note in sensor_notes(resources) {
+            let _ = writeln!(out, "  unavailable: {}", clean(note));
+        }
     }
     let recs = &view.contents.recommendations;
     if !recs.is_empty() {

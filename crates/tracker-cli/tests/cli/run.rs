@@ -652,3 +652,112 @@ fn telemetry_can_be_turned_off() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--interval"), "{}", stderr(&out));
 }
+
+fn run_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tracker"));
+    command.arg("--artifact-root").arg(root).args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn a_step_much_slower_than_its_history_raises_a_recommendation() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"r\"\n[[steps]]\nid = \"work\"\nrun = \"sleep ${NAP:-0.1}\"\n\n[rules.slow_step]\nmin_extra_seconds = 0\n",
+    );
+    let p = pipeline.to_str().unwrap();
+    let root = dir.path().join("out");
+    for _ in 0..2 {
+        let out = run_with_env(&root, &["run", p, "--no-telemetry"], &[("NAP", "0.1")]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            stderr(&out).contains("No recommendations."),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = run_with_env(
+        &root,
+        &["run", p, "--no-telemetry", "--run-id", "slow"],
+        &[("NAP", "1.5")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // 1.5 s against a ~0.1 s median: far past the 3x critical ratio.
+    assert!(
+        err.contains("Recommendations (1):\n  [critical] slow_step: Step 'work' took "),
+        "{err}"
+    );
+    assert!(err.contains("      → "), "a suggested action: {err}");
+
+    let entry = manifest::resolve_run(&ArtifactRoot::new(&root), "slow").unwrap();
+    let contents = manifest::read_manifest(&entry.manifest_path()).unwrap();
+    assert_eq!(contents.recommendations.len(), 1);
+    let rec = &contents.recommendations[0];
+    assert_eq!(rec.evidence["step_id"], "work");
+    assert!(rec.evidence.contains_key("threshold"));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(entry.dir.join(files::SUMMARY_JSON)).unwrap())
+            .unwrap();
+    assert_eq!(summary["recommendations"][0]["trigger"], "slow_step");
+    assert_eq!(
+        summary["resources"]["steps"][0]["baseline_status"],
+        "no baseline"
+    );
+    let shown = tracker(&root, &["show", "slow"]);
+    assert!(
+        stdout(&shown).contains("Recommendations (1)\n  [critical] slow_step: "),
+        "{}",
+        stdout(&shown)
+    );
+    assert!(
+        stdout(&shown).contains("Resources\nSTEP"),
+        "{}",
+        stdout(&shown)
+    );
+}
+
+#[test]
+fn bad_rules_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"b\"\n[[steps]]\nid = \"a\"\nrun = \"touch ran\"\n[rules.throughput]\nwarning_ratio = 0.5\n",
+    );
+    let out = tracker(&root, &["run", pipeline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("pipeline.toml:7") && err.contains("warning_ratio"),
+        "{err}"
+    );
+    assert!(!root.exists() && !dir.path().join("ran").exists());
+
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"b\"\n[[steps]]\nid = \"a\"\nrun = \"touch ran\"\n",
+    );
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "[cpu_saturation]\npercnt = 80\n").unwrap();
+    let out = tracker(
+        &root,
+        &[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("rules.toml:2") && err.contains("percnt"),
+        "{err}"
+    );
+    assert!(!root.exists() && !dir.path().join("ran").exists());
+}
