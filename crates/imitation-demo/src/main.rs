@@ -132,9 +132,7 @@ fn run(cli: &Cli) -> Result<bool> {
     ];
     let tracker = Arc::new(ProgressTracker::start(options, steps).context("cannot start the run")?);
     let _guard = FailureGuard::install(&tracker).context("cannot install signal handlers")?;
-    let telemetry_off = cli.no_telemetry
-        || std::env::var("TRACKER_TELEMETRY")
-            .is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off" | "no"));
+    let telemetry_off = cli.no_telemetry || sampler::disabled_by_env();
     let sampler = (!telemetry_off).then(|| sample_this_process(&tracker));
     let out = tracker.dir().join("artifacts");
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;

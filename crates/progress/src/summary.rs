@@ -164,3 +164,47 @@ pub(crate) fn write_summary(
     writer.write_json(files::SUMMARY_JSON, &doc)?;
     writer.write_file(files::SUMMARY_MD, doc.to_markdown().as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telemetry_model::{RunStatus, Severity, StepStatus};
+
+    #[test]
+    fn markdown_with_resources_recommendations_and_notes() {
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        let mut record = PipelineRunRecord::new("r-1");
+        record.pipeline = Some("demo".into());
+        record.created_at = at("2025-01-01T10:00:00Z");
+        record.status = RunStatus::Completed;
+        record.summary.total_duration = Some(130.0);
+        let mut train = StepExecutionEntry::new("train", "Train | fast", 1);
+        train.status = StepStatus::Completed;
+        train.duration_seconds = Some(124.0);
+        train.cpu_time_seconds = Some(240.5);
+        train.peak_rss_mb = Some(812.4);
+        train.exit_code = Some(0);
+        train.artifacts = vec!["out/model.bin".into()];
+        let mut skipped = StepExecutionEntry::new("eval", "Evaluate", 0);
+        skipped.status = StepStatus::Skipped;
+        record.steps = vec![train, skipped];
+        record.summary.extra.insert(
+            "resources".into(),
+            serde_json::json!({
+                "overall": {"notes": ["gpu: NVML unavailable (no driver)"]},
+                "steps": [{"step_id": "train", "cpu_percent_avg": 97.2, "cpu_percent_max": 100.0,
+                           "memory_rss_peak_mb": 800.0, "gpu_util_percent_max": null,
+                           "steps_per_sec_mean": 1520.25, "baseline_status": "no baseline"}]
+            }),
+        );
+        let recs = [PerformanceRecommendation {
+            trigger: "cpu_saturation".into(),
+            severity: Severity::Warning,
+            message: "Step 'train' kept the CPU at 97 % for 120 s.".into(),
+            evidence: Default::default(),
+            suggested_actions: vec!["Lower the number of workers.".into()],
+            timestamp_ms: 0,
+        }];
+        insta::assert_snapshot!(RunSummaryDoc::new(&record, &recs).to_markdown());
+    }
+}

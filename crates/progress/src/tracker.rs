@@ -557,13 +557,24 @@ impl ProgressTracker {
 
     /// Stores a run-level aggregate under `summary.<key>` of the record (the
     /// resource summary, for instance); it is persisted with the next
-    /// transition and included in `summary.json`.
+    /// transition and included in `summary.json`. After the run finished,
+    /// [`ProgressTracker::rewrite_summary`] persists it.
     pub fn set_summary_value(&self, key: &str, value: serde_json::Value) {
         self.lock()
             .record
             .summary
             .extra
             .insert(key.to_owned(), value);
+    }
+
+    /// Persists the current record (same status: a finished run stays
+    /// finished) and rewrites `summary.json` and `summary.md`, so aggregates
+    /// computed after the run ended (an abort by a signal) reach them.
+    pub fn rewrite_summary(&self) -> Result<()> {
+        let mut state = self.lock();
+        state.commit()?;
+        write_summary(&state.writer, &state.record, &state.recommendations)?;
+        Ok(())
     }
 
     /// Appends a telemetry sample to the run's `telemetry.jsonl`. Samples

@@ -76,6 +76,19 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 /// Default time between scans of the process table for new descendants.
 pub const DEFAULT_SCAN_EVERY: Duration = Duration::from_secs(3);
 
+/// Environment variable that turns telemetry off: `0`, `false`, `off`, `no`.
+pub const ENV_TELEMETRY: &str = "TRACKER_TELEMETRY";
+
+/// Whether [`ENV_TELEMETRY`] turns telemetry off in this process.
+pub fn disabled_by_env() -> bool {
+    std::env::var(ENV_TELEMETRY).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "false" | "off" | "no"
+        )
+    })
+}
+
 /// `interval`, raised to [`MIN_INTERVAL`] if shorter.
 pub fn clamp_interval(interval: Duration) -> Duration {
     interval.max(MIN_INTERVAL)

@@ -118,6 +118,10 @@ pub(crate) fn run(
         telemetry.sampler.stop();
     }
     if signals.interrupted().is_some() {
+        // The run was flushed as cancelled when the signal came; now that the
+        // step has stopped, add what the summary of any run has.
+        assess(&tracker, ctx, &pipeline.name, &thresholds, &run_dir);
+        let _ = tracker.rewrite_summary();
         drop(tracker);
         let _ = std::io::stdout().flush();
         // Die by the signal, so the caller sees 130 / 143 as from any program.
@@ -441,13 +445,7 @@ impl Telemetry {
         tracker: &Arc<ProgressTracker>,
         current: &Arc<AtomicU32>,
     ) -> Option<Self> {
-        let disabled_by_env = std::env::var("TRACKER_TELEMETRY").is_ok_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "0" | "false" | "off" | "no"
-            )
-        });
-        if args.no_telemetry || disabled_by_env {
+        if args.no_telemetry || sampler::disabled_by_env() {
             return None;
         }
         // The one log line about a missing GPU library; samples carry it as a note.

@@ -376,6 +376,13 @@ fn interrupt_mid_step(signal: i32, name: &str) {
         run_dir.join(files::SUMMARY_JSON).is_file(),
         "summary flushed"
     );
+    // Once the step stopped, the aborted run's summary got its aggregates too.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join(files::SUMMARY_JSON)).unwrap()).unwrap();
+    assert_eq!(summary["status"], "cancelled");
+    assert!(summary["resources"]["steps"].is_array(), "{summary}");
+    let markdown = std::fs::read_to_string(run_dir.join(files::SUMMARY_MD)).unwrap();
+    assert!(markdown.contains("## Recommendations"), "{markdown}");
     let steps = manifest::read_steps(&run_dir.join(files::STEPS)).unwrap();
     assert_eq!(steps[1].status, StepStatus::Failed, "steps.json flushed");
     for pid in pids {
