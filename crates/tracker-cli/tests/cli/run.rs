@@ -320,25 +320,26 @@ fn manifest_of(root: &Path) -> Option<PipelineRunRecord> {
         .map(|t| t.record)
 }
 
+/// Starts `tracker run` on [`long_pipeline`] and waits until its second
+/// step runs; returns the tracker, the root and the step's two pids.
+fn start_long_run(dir: &Path) -> (Child, PathBuf, [u32; 2]) {
+    let pipeline = long_pipeline(dir);
+    let root = dir.join("out");
+    let child = spawn_tracker(&root, &pipeline);
+    let files = [dir.join("child.pid"), dir.join("grandchild.pid")];
+    wait_for("the second step to start", || {
+        files.iter().all(|f| pid_in(f).is_some())
+    });
+    let pids = files.map(|f| pid_in(&f).unwrap());
+    assert!(pids.iter().all(|&p| alive(p)));
+    (child, root, pids)
+}
+
 // The flush time is a figure worth reading with `--nocapture`.
 #[allow(clippy::print_stderr)]
 fn interrupt_mid_step(signal: i32, name: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = long_pipeline(dir.path());
-    let root = dir.path().join("out");
-    let mut child = spawn_tracker(&root, &pipeline);
-    let (child_pid, grandchild_pid) = (
-        dir.path().join("child.pid"),
-        dir.path().join("grandchild.pid"),
-    );
-    wait_for("the second step to start", || {
-        pid_in(&child_pid).is_some() && pid_in(&grandchild_pid).is_some()
-    });
-    let pids = [
-        pid_in(&child_pid).unwrap(),
-        pid_in(&grandchild_pid).unwrap(),
-    ];
-    assert!(pids.iter().all(|&p| alive(p)));
+    let (mut child, root, pids) = start_long_run(dir.path());
 
     let sent = Instant::now();
     Command::new("kill")
@@ -406,20 +407,7 @@ fn sigint_mid_step_cancels_flushes_and_stops_the_step() {
 #[test]
 fn sigkill_leaves_an_abandoned_run_and_no_orphans() {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = long_pipeline(dir.path());
-    let root = dir.path().join("out");
-    let mut child = spawn_tracker(&root, &pipeline);
-    let (child_pid, grandchild_pid) = (
-        dir.path().join("child.pid"),
-        dir.path().join("grandchild.pid"),
-    );
-    wait_for("the second step to start", || {
-        pid_in(&child_pid).is_some() && pid_in(&grandchild_pid).is_some()
-    });
-    let pids = [
-        pid_in(&child_pid).unwrap(),
-        pid_in(&grandchild_pid).unwrap(),
-    ];
+    let (mut child, root, pids) = start_long_run(dir.path());
     child.kill().unwrap(); // SIGKILL: no handler runs
     child.wait().unwrap();
     wait_for("the step's processes to end", || {
