@@ -121,6 +121,57 @@ pub(crate) fn parent_map(proc_root: &Path) -> HashMap<u32, u32> {
     parents
 }
 
+/// Children of `pid`, from `/proc/<pid>/task/<tid>/children` of each of its
+/// threads (a child belongs to the thread that forked it). `Ok(vec![])` if the
+/// process is gone; `Err(())` if the kernel does not provide the files
+/// (`CONFIG_PROC_CHILDREN` off): the caller then scans the whole table.
+pub(crate) fn children(proc_root: &Path, pid: u32, buf: &mut String) -> Result<Vec<u32>, ()> {
+    let process = proc_root.join(pid.to_string());
+    let tasks = match fs::read_dir(process.join("task")) {
+        Ok(tasks) => tasks,
+        Err(_) if !process.exists() => return Ok(Vec::new()),
+        Err(_) => return Err(()),
+    };
+    let mut kids = Vec::new();
+    for task in tasks.flatten() {
+        buf.clear();
+        match fs::File::open(task.path().join("children")) {
+            Ok(mut file) => {
+                if file.read_to_string(buf).is_err() {
+                    continue; // the thread ended meanwhile
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && task.path().exists() => {
+                return Err(());
+            }
+            Err(_) => continue,
+        }
+        kids.extend(
+            buf.split_ascii_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    Ok(kids)
+}
+
+/// `root` and all its descendants, following the children files: a few reads
+/// per tracked process instead of one per process on the machine. `None` if
+/// the kernel lacks the children files.
+pub(crate) fn descendants_by_children(proc_root: &Path, root: u32) -> Option<Vec<u32>> {
+    let mut buf = String::with_capacity(64);
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        for kid in children(proc_root, tree[i], &mut buf).ok()? {
+            if !tree.contains(&kid) {
+                tree.push(kid);
+            }
+        }
+        i += 1;
+    }
+    Some(tree)
+}
+
 /// `root` and all its descendants according to `parents`.
 pub(crate) fn descendants(root: u32, parents: &HashMap<u32, u32>) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -205,12 +256,57 @@ mod tests {
     }
 
     #[test]
+    fn children_files_give_the_tree_and_missing_support_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let task = |pid: u32, tid: u32, kids: &str| {
+            let path = dir.path().join(format!("{pid}/task/{tid}"));
+            fs::create_dir_all(&path).unwrap();
+            fs::write(path.join("children"), kids).unwrap();
+        };
+        task(10, 10, "11 ");
+        task(10, 12, "13 14 "); // a child forked by another thread
+        task(11, 11, "");
+        task(13, 13, "15");
+        task(14, 14, "");
+        task(15, 15, "");
+        let mut tree = descendants_by_children(dir.path(), 10).unwrap();
+        tree.sort_unstable();
+        assert_eq!(tree, [10, 11, 13, 14, 15]);
+        assert_eq!(
+            descendants_by_children(dir.path(), 99),
+            Some(vec![99]),
+            "gone: just the root"
+        );
+        // A process without task/*/children: the kernel lacks them.
+        fs::create_dir_all(dir.path().join("20/task/20")).unwrap();
+        assert_eq!(descendants_by_children(dir.path(), 20), None);
+    }
+
+    #[test]
     fn reads_this_process() {
         let mut buf = String::new();
         let me = read_stat(Path::new("/proc"), std::process::id(), &mut buf).unwrap();
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
         assert!(me.rss_pages > 0);
         assert!(parent_map(Path::new("/proc")).contains_key(&std::process::id()));
+        // Both ways of finding the tree agree on this process's.
+        let me = std::process::id();
+        let child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let by_children = descendants_by_children(Path::new("/proc"), me);
+        let by_parents = descendants(me, &parent_map(Path::new("/proc")));
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Some(mut tree) = by_children {
+            tree.sort_unstable();
+            let mut expected = by_parents;
+            expected.sort_unstable();
+            assert!(tree.contains(&child.id()), "{tree:?}");
+            assert_eq!(tree, expected);
+        }
         let text = fs::read_to_string("/proc/stat").unwrap();
         assert!(parse_cpu_times(&text).unwrap().total > 0);
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::procfs::{descendants, parent_map, read_stat};
+use crate::procfs::{descendants, descendants_by_children, parent_map, read_stat};
 
 /// One tracked process between two samples.
 #[derive(Clone, Copy, Debug)]
@@ -71,7 +71,8 @@ impl TreeSampler {
             .is_none_or(|at| now.duration_since(at) >= self.scan_every);
         let pids: Vec<u32> = if rescan {
             self.last_scan = Some(now);
-            descendants(self.root, &parent_map(&self.proc_root))
+            descendants_by_children(&self.proc_root, self.root)
+                .unwrap_or_else(|| descendants(self.root, &parent_map(&self.proc_root)))
         } else {
             self.tracked.keys().copied().collect()
         };
