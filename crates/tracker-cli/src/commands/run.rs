@@ -134,7 +134,14 @@ pub(crate) fn run(
         RunStatus::Completed
     };
     let recommendations = assess(&tracker, ctx, &pipeline.name, &thresholds, &run_dir);
-    tracker.conclude(status, failure.as_deref())?;
+    let record = tracker.conclude(status, failure.as_deref())?;
+    if let Some(resources) = record.summary.extra.get("resources") {
+        err.write_all(
+            crate::commands::show::resources_table(&record, resources)
+                .to_text()
+                .as_bytes(),
+        )?;
+    }
     print_recommendations(err, &recommendations, &run_dir)?;
     Ok(if status == RunStatus::Completed {
         Outcome::Success

@@ -167,7 +167,7 @@ fn perf_table(results: &[PerformanceTestResult]) -> Table {
 
 /// Per-step aggregates from `summary.resources` (the `recommend` crate's
 /// resource summary), with the CPU seconds and peak RSS recorded on the steps.
-fn resources_table(record: &PipelineRunRecord, resources: &serde_json::Value) -> Table {
+pub(crate) fn resources_table(record: &PipelineRunRecord, resources: &serde_json::Value) -> Table {
     let mut table = Table::new(&[
         ("STEP", Align::Left),
         ("CPU S", Align::Right),
@@ -211,7 +211,7 @@ fn resources_table(record: &PipelineRunRecord, resources: &serde_json::Value) ->
 }
 
 /// Why sensors were unavailable, from the resource summary.
-fn sensor_notes(resources: &serde_json::Value) -> Vec<&str> {
+pub(crate) fn sensor_notes(resources: &serde_json::Value) -> Vec<&str> {
     resources
         .pointer("/overall/notes")
         .and_then(serde_json::Value::as_array)

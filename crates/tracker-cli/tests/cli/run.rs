@@ -562,6 +562,12 @@ fn telemetry_samples_the_steps_tree_and_totals_its_resources() {
         &["run", pipeline.to_str().unwrap(), "--interval", "0.2"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("STEP  CPU S  CPU % AVG/MAX  PEAK RSS MB"),
+        "resources printed at the end: {err}"
+    );
+    assert!(err.contains("\nburn "), "{err}");
     let record = only_run(&root);
     let burn = &record.steps[0];
     assert!(burn.cpu_time_seconds.unwrap() >= 0.8, "{burn:?}");
