@@ -49,6 +49,20 @@ pub(crate) fn read_stat(proc_root: &Path, pid: u32, buf: &mut String) -> Option<
     parse_stat(buf)
 }
 
+/// Opens `/proc/<pid>/stat` to be re-read with [`reread_stat`].
+pub(crate) fn open_stat(proc_root: &Path, pid: u32) -> Option<fs::File> {
+    fs::File::open(proc_root.join(pid.to_string()).join("stat")).ok()
+}
+
+/// Re-reads an open `/proc/<pid>/stat` from offset 0 (the kernel renders it
+/// afresh): one system call instead of three. `None` once the process is
+/// gone (the read fails) or the text does not parse.
+pub(crate) fn reread_stat(file: &fs::File, buf: &mut [u8]) -> Option<ProcStat> {
+    use std::os::unix::fs::FileExt;
+    let n = file.read_at(buf, 0).ok()?;
+    parse_stat(std::str::from_utf8(&buf[..n]).ok()?)
+}
+
 /// The aggregate line of `/proc/stat`, in clock ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CpuTimes {
@@ -280,6 +294,28 @@ mod tests {
         // A process without task/*/children: the kernel lacks them.
         fs::create_dir_all(dir.path().join("20/task/20")).unwrap();
         assert_eq!(descendants_by_children(dir.path(), 20), None);
+    }
+
+    #[test]
+    fn an_open_stat_file_rereads_fresh_values_and_fails_once_the_process_is_gone() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let file = open_stat(Path::new("/proc"), child.id()).unwrap();
+        let mut buf = [0u8; 1024];
+        let first = reread_stat(&file, &mut buf).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let second = reread_stat(&file, &mut buf).unwrap();
+        assert!(second.cpu_ticks > first.cpu_ticks, "{first:?} {second:?}");
+        assert_eq!(second.start_ticks, first.start_ticks);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            reread_stat(&file, &mut buf),
+            None,
+            "reaped: the open file reads nothing"
+        );
     }
 
     #[test]

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::procfs::{descendants, descendants_by_children, parent_map, read_stat};
+use crate::procfs::{descendants, descendants_by_children, open_stat, parent_map, reread_stat};
 
-/// One tracked process between two samples.
-#[derive(Clone, Copy, Debug)]
+/// One tracked process between two samples, with its `stat` file kept open.
+#[derive(Debug)]
 struct Seen {
     start_ticks: u64,
     cpu_ticks: u64,
+    file: std::fs::File,
 }
 
 /// What one sample of the tree measured.
@@ -40,7 +41,7 @@ pub(crate) struct TreeSampler {
     clock_ticks: f64,
     page_mb: f64,
     cpus: f64,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl TreeSampler {
@@ -55,7 +56,7 @@ impl TreeSampler {
             clock_ticks: units.clock_ticks,
             page_mb: units.page_bytes / (1024.0 * 1024.0),
             cpus: units.cpus,
-            buf: String::with_capacity(512),
+            buf: vec![0; 4096],
         }
     }
 
@@ -79,26 +80,36 @@ impl TreeSampler {
         let mut delta_ticks = 0u64;
         let mut rss_pages = 0u64;
         let mut next = HashMap::with_capacity(pids.len());
+        let mut previous = std::mem::take(&mut self.tracked);
         for pid in pids {
-            // A process that exited between the scan and this read is simply gone.
-            let Some(stat) = read_stat(&self.proc_root, pid, &mut self.buf) else {
-                continue;
+            // Known processes are re-read through their open file; new ones opened.
+            let (file, prev) = match previous.remove(&pid) {
+                Some(seen) => (seen.file, Some((seen.start_ticks, seen.cpu_ticks))),
+                None => match open_stat(&self.proc_root, pid) {
+                    Some(file) => (file, None),
+                    None => continue, // exited between the scan and this read
+                },
+            };
+            let Some(stat) = reread_stat(&file, &mut self.buf) else {
+                continue; // gone
             };
             if stat.gone {
                 continue;
             }
             rss_pages += stat.rss_pages;
-            if let Some(prev) = self.tracked.get(&pid)
-                && prev.start_ticks == stat.start_ticks
-            {
-                delta_ticks += stat.cpu_ticks.saturating_sub(prev.cpu_ticks);
+            match prev {
+                Some((start, ticks)) if start == stat.start_ticks => {
+                    delta_ticks += stat.cpu_ticks.saturating_sub(ticks);
+                }
+                // A new process counts from its next sample.
+                _ => {}
             }
-            // A new process (or a reused pid) counts from its next sample.
             next.insert(
                 pid,
                 Seen {
                     start_ticks: stat.start_ticks,
                     cpu_ticks: stat.cpu_ticks,
+                    file,
                 },
             );
         }
@@ -165,8 +176,12 @@ mod tests {
             );
             std::fs::write(dir.join("stat"), line).unwrap();
         }
+        /// Like a process exiting: its `stat` reads nothing any more, also
+        /// through a file opened before (the real `/proc` fails such reads).
         fn remove(&self, pid: u32) {
-            std::fs::remove_dir_all(self.path().join(pid.to_string())).unwrap();
+            let dir = self.path().join(pid.to_string());
+            std::fs::write(dir.join("stat"), "").unwrap();
+            std::fs::remove_dir_all(dir).unwrap();
         }
     }
 
