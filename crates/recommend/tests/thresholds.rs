@@ -110,3 +110,16 @@ fn out_of_range_values_are_errors() {
         assert_eq!(err.line(), Some(2), "{err}");
     }
 }
+
+#[test]
+fn the_user_guide_shows_the_real_defaults() {
+    let guide = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/telemetry.md"
+    ))
+    .unwrap();
+    assert!(
+        guide.contains(recommend::DEFAULT_RULES_TOML),
+        "docs/telemetry.md must quote DEFAULT_RULES_TOML verbatim"
+    );
+}
