@@ -63,7 +63,7 @@ mod tracker;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use guard::{FailureGuard, GUARDED_SIGNALS};
-pub use history::step_medians;
+pub use history::{step_durations, step_medians};
 pub use render::{Display, Event, PlainSink, Sink};
 pub use summary::RunSummaryDoc;
 pub use tracker::{

@@ -167,7 +167,7 @@ fn assess(
         let _ = manifest::read_jsonl(&telemetry, |_, s| snapshots.push(s));
     }
     let record = tracker.record();
-    let history = step_history(ctx, pipeline, &record.run_id);
+    let history = step_history(ctx, pipeline);
     let (baselines, measured) = (Default::default(), Default::default());
     let inputs = recommend::Inputs {
         snapshots: &snapshots,
@@ -191,38 +191,13 @@ fn assess(
     recommendations
 }
 
-/// Durations of each step in the newest completed runs of `pipeline`.
+/// How long each step took in the newest completed runs of `pipeline` (the
+/// run being rated is still running, so it is not among them).
 fn step_history(
     ctx: &Context,
     pipeline: &str,
-    current: &str,
 ) -> std::collections::BTreeMap<String, recommend::StepHistory> {
-    let query = manifest::Query {
-        state: Some(manifest::RunState::Completed),
-        scenario: Some(pipeline.to_owned()),
-        limit: Some(20),
-        ..manifest::Query::default()
-    };
-    let mut durations: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
-    if let Ok(listing) = manifest::list_runs(&ctx.root, &query) {
-        for run in listing
-            .runs
-            .iter()
-            .filter(|r| r.record.pipeline.as_deref() == Some(pipeline) && r.run_id() != current)
-        {
-            for step in run
-                .record
-                .steps
-                .iter()
-                .filter(|s| s.status == telemetry_model::StepStatus::Completed)
-            {
-                if let Some(d) = step.duration_seconds {
-                    durations.entry(step.step_id.clone()).or_default().push(d);
-                }
-            }
-        }
-    }
-    durations
+    progress::step_durations(&ctx.root, pipeline, 20)
         .into_iter()
         .filter_map(|(id, d)| recommend::StepHistory::from_durations(d).map(|h| (id, h)))
         .collect()

@@ -69,18 +69,8 @@ fn unknown_and_ambiguous_runs() {
     );
 
     // Two runs share the prefix "run-".
-    let root = manifest::ArtifactRoot::new(fx.root());
     for name in ["run-one", "run-two"] {
-        let opts = manifest::RunOptions {
-            name: Some(name.into()),
-            retention: manifest::Retention::KEEP_ALL,
-            ..Default::default()
-        };
-        let mut w = manifest::RunWriter::create(&root, &opts).unwrap();
-        let mut r = w.new_record();
-        r.status = telemetry_model::RunStatus::Completed;
-        r.completed_at = Some(telemetry_model::Timestamp::now());
-        w.commit(&r).unwrap();
+        fixture::add_completed_run(fx.root(), Some(name));
     }
     let out = tracker(fx.root(), &["show", "run-"]);
     assert_eq!(out.status.code(), Some(2));

@@ -28,9 +28,7 @@ fn at(text: &str) -> Timestamp {
 fn options(name: &str) -> RunOptions {
     RunOptions {
         name: Some(name.to_owned()),
-        retention: Retention::KEEP_ALL,
-        sync: false,
-        ..RunOptions::default()
+        ..options_keep_all()
     }
 }
 
@@ -83,6 +81,27 @@ fn finish(record: &mut PipelineRunRecord, status: RunStatus, end: &str) {
     record.status = status;
     record.completed_at = Some(at(end));
     record.summary.total_duration = Some(at(end).seconds_since(record.created_at));
+}
+
+/// Adds a completed run, named or with a generated id, to the root at `root`.
+pub(crate) fn add_completed_run(root: &Path, name: Option<&str>) {
+    let options = RunOptions {
+        name: name.map(str::to_owned),
+        ..options_keep_all()
+    };
+    let mut writer = RunWriter::create(&ArtifactRoot::new(root), &options).expect("create");
+    let mut record = writer.new_record();
+    record.status = RunStatus::Completed;
+    record.completed_at = Some(Timestamp::now());
+    writer.commit(&record).expect("commit");
+}
+
+fn options_keep_all() -> RunOptions {
+    RunOptions {
+        retention: Retention::KEEP_ALL,
+        sync: false,
+        ..RunOptions::default()
+    }
 }
 
 pub(crate) fn build() -> Fixture {

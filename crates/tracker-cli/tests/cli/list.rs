@@ -127,18 +127,8 @@ fn closed_pipe_exits_quietly() {
     use std::process::{Command, Stdio};
     let fx = fixture::build();
     // Enough output to fill a pipe buffer, so the write really meets EPIPE.
-    let root = manifest::ArtifactRoot::new(fx.root());
     for _ in 0..150 {
-        let opts = manifest::RunOptions {
-            retention: manifest::Retention::KEEP_ALL,
-            sync: false,
-            ..Default::default()
-        };
-        let mut w = manifest::RunWriter::create(&root, &opts).unwrap();
-        let mut r = w.new_record();
-        r.status = telemetry_model::RunStatus::Completed;
-        r.completed_at = Some(telemetry_model::Timestamp::now());
-        w.commit(&r).unwrap();
+        fixture::add_completed_run(fx.root(), None);
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_tracker"))
         .args([
