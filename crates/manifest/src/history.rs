@@ -24,7 +24,9 @@ pub const MAX_NESTING: usize = 4;
 
 /// A run's state as readers report it: the recorded status, except that a
 /// run recorded as `pending`/`running` whose writer is gone is `abandoned`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Serialises as its lower-case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RunState {
     /// Created, no step started, writer alive.
     Pending,

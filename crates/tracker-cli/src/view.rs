@@ -2,8 +2,6 @@
 //! here are the CLI's machine interface (docs/cli.md): add fields, never
 //! rename or remove them.
 
-use std::path::Path;
-
 use manifest::{ManifestContents, ReadWarning, RunEntry, RunState};
 use serde::Serialize;
 use telemetry_model::{
@@ -22,7 +20,7 @@ pub(crate) struct ListEntry<'a> {
     pub path: &'a str,
     pub pipeline: Option<&'a str>,
     /// Derived state (`abandoned` included).
-    pub status: RunStateJson,
+    pub status: RunState,
     /// Status as the writer last recorded it.
     pub recorded_status: RunStatus,
     pub created_at: Timestamp,
@@ -44,7 +42,7 @@ impl<'a> ListEntry<'a> {
             run_id: &record.run_id,
             path: &entry.rel_path,
             pipeline: record.pipeline.as_deref(),
-            status: RunStateJson(entry.state),
+            status: entry.state,
             recorded_status: record.status,
             created_at: record.created_at,
             completed_at: record.completed_at,
@@ -58,16 +56,6 @@ impl<'a> ListEntry<'a> {
         }
     }
 }
-
-impl Serialize for RunStateJson {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_str())
-    }
-}
-
-/// Serialises a [`RunState`] by its lower-case name.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RunStateJson(pub RunState);
 
 pub(crate) fn completed_steps(record: &PipelineRunRecord) -> usize {
     record
@@ -90,7 +78,7 @@ pub(crate) fn focus_step(record: &PipelineRunRecord) -> Option<&StepExecutionEnt
 pub(crate) struct RunDocument<'a> {
     pub output_version: u32,
     pub run_id: &'a str,
-    pub status: RunStateJson,
+    pub status: RunState,
     pub path: &'a str,
     pub artifact_dir: String,
     pub duration_seconds: Option<f64>,
@@ -122,9 +110,9 @@ impl RunView {
         RunDocument {
             output_version: OUTPUT_VERSION,
             run_id: &self.record().run_id,
-            status: RunStateJson(self.entry.state),
+            status: self.entry.state,
             path: &self.entry.rel_path,
-            artifact_dir: display_dir(&self.entry.dir),
+            artifact_dir: self.entry.dir.display().to_string(),
             duration_seconds: self.entry.duration_seconds(now),
             record: self.record(),
             recommendations: &self.contents.recommendations,
@@ -132,8 +120,4 @@ impl RunView {
             warnings: self.warnings().iter().map(ToString::to_string).collect(),
         }
     }
-}
-
-pub(crate) fn display_dir(dir: &Path) -> String {
-    dir.display().to_string()
 }

@@ -71,7 +71,7 @@ fn table(entries: &[ListEntry<'_>]) -> Table {
         table.row(vec![
             opt_cell(Some(e.run_id)),
             opt_cell(e.pipeline),
-            e.status.0.to_string(),
+            e.status.to_string(),
             time_cell(Some(e.created_at)),
             duration_cell(e.duration_seconds),
             format!("{}/{}", e.steps_completed, e.steps_total),

@@ -13,14 +13,14 @@ use crate::cli::{StatusArgs, StatusFormat, WatchArgs};
 use crate::commands::{Context, load_run, print_warnings, show};
 use crate::exit::Outcome;
 use crate::render::clean;
-use crate::view::{RunStateJson, RunView, completed_steps};
+use crate::view::{RunView, completed_steps};
 
 /// `tracker status --format json`.
 #[derive(Debug, Serialize)]
 struct StatusDocument<'a> {
     run_id: &'a str,
     pipeline: Option<&'a str>,
-    status: RunStateJson,
+    status: RunState,
     writer_alive: bool,
     elapsed_seconds: Option<f64>,
     /// Predicted seconds until the run ends; null when not running or unknown.
@@ -106,7 +106,7 @@ fn document(view: &RunView, alive: bool, now: Timestamp) -> StatusDocument<'_> {
     StatusDocument {
         run_id: &record.run_id,
         pipeline: record.pipeline.as_deref(),
-        status: RunStateJson(view.entry.state),
+        status: view.entry.state,
         writer_alive: alive,
         elapsed_seconds: view.entry.duration_seconds(now),
         eta_seconds,
@@ -145,7 +145,7 @@ fn human(doc: &StatusDocument<'_>) -> String {
     let mut out = format!(
         "Run {}{pipeline}: {}, {writer}, elapsed {elapsed}{eta}\n",
         clean(doc.run_id),
-        doc.status.0
+        doc.status
     );
     if let Some(step) = &doc.current_step {
         let step_elapsed = step
