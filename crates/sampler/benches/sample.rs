@@ -13,6 +13,9 @@
 //!   (the sampler does so every 3 s, so at a 1 s interval one sample in three
 //!   pays this).
 //!
+//! Each for both backends: `procfs/…` (Linux's default) and `sysinfo/…`
+//! (the portable one, the default elsewhere).
+//!
 //! Run with `cargo bench -p sampler --bench sample`.
 
 use std::hint::black_box;
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use manifest::{ArtifactRoot, Retention, RunOptions, RunWriter};
-use sampler::{Collector, Probe, SamplerConfig, gpu};
+use sampler::{Backend, Collector, Probe, SamplerConfig, gpu};
 
 fn bench(c: &mut Criterion) {
     let mut shell = Command::new("sh")
@@ -52,18 +55,24 @@ fn bench(c: &mut Criterion) {
     group
         .sample_size(50)
         .measurement_time(Duration::from_secs(4));
-    for (name, scan_every) in [
+    let cases = [
         ("sample_and_write", Duration::from_secs(3600)),
         ("sample_with_scan_and_write", Duration::ZERO),
-    ] {
+    ];
+    for (backend, (name, scan_every)) in [Backend::Procfs, Backend::Sysinfo]
+        .into_iter()
+        .flat_map(|b| cases.map(|c| (b, c)))
+    {
+        let name = format!("{}/{name}", format!("{backend:?}").to_lowercase());
         let config = SamplerConfig {
             scan_every,
+            backend,
             ..SamplerConfig::default()
         };
         let mut collector = Collector::new(config, gpu::detect());
         let first = collector.sample(probe(), Instant::now());
         assert!(first.memory_rss_mb.is_some(), "{first:?}");
-        group.bench_function(name, |b| {
+        group.bench_function(&name, |b| {
             b.iter(|| {
                 let snapshot = collector.sample(probe(), Instant::now());
                 writer

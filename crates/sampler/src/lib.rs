@@ -16,8 +16,10 @@
 //! reported throughput (from the probe), to a sink. A sensor that cannot be
 //! read yields `null` plus a note; sampling never fails the run.
 //!
-//! Linux reads `/proc` directly (a few small reads per sample); other
-//! platforms are not supported yet and sample nothing but the context.
+//! Two backends read the machine ([`Backend`]): on Linux, `/proc` directly
+//! (a few small reads per sample, the default there); everywhere, sysinfo
+//! (the default on other platforms). Both measure the same things the same
+//! way.
 //!
 //! # Features
 //!
@@ -50,10 +52,16 @@
 //! ```
 
 pub mod gpu;
+mod host;
 mod nvml;
+mod portable;
+#[cfg(target_os = "linux")]
 mod procfs;
+#[cfg(target_os = "linux")]
 mod sys;
+#[cfg(target_os = "linux")]
 mod system;
+#[cfg(target_os = "linux")]
 mod tree;
 
 use std::path::PathBuf;
@@ -62,6 +70,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use telemetry_model::{TelemetrySnapshot, Timestamp};
+
+use crate::host::{SystemSource, TreeSource};
 
 pub use gpu::{GpuSample, GpuSource};
 
@@ -94,6 +104,28 @@ pub fn clamp_interval(interval: Duration) -> Duration {
     interval.max(MIN_INTERVAL)
 }
 
+/// How the sampler reads processes and the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `/proc`, read directly: the cheapest (a few small reads per sample,
+    /// with the tracked processes' `stat` files kept open). Linux only;
+    /// elsewhere it falls back to [`Backend::Sysinfo`].
+    Procfs,
+    /// The sysinfo crate: every platform it supports.
+    Sysinfo,
+}
+
+impl Default for Backend {
+    /// [`Backend::Procfs`] on Linux, [`Backend::Sysinfo`] elsewhere.
+    fn default() -> Self {
+        if cfg!(target_os = "linux") {
+            Self::Procfs
+        } else {
+            Self::Sysinfo
+        }
+    }
+}
+
 /// How a [`Sampler`] samples.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplerConfig {
@@ -102,7 +134,10 @@ pub struct SamplerConfig {
     /// Time between scans of the process table for new descendants.
     pub scan_every: Duration,
     /// Where the process table is (`/proc`; tests may point elsewhere).
+    /// Only the [`Backend::Procfs`] backend reads it.
     pub proc_root: PathBuf,
+    /// How processes and the machine are read.
+    pub backend: Backend,
 }
 
 impl Default for SamplerConfig {
@@ -111,6 +146,7 @@ impl Default for SamplerConfig {
             interval: DEFAULT_INTERVAL,
             scan_every: DEFAULT_SCAN_EVERY,
             proc_root: PathBuf::from("/proc"),
+            backend: Backend::default(),
         }
     }
 }
@@ -220,9 +256,8 @@ impl Drop for Sampler {
 /// sample needs for its deltas.
 pub struct Collector {
     config: SamplerConfig,
-    units: tree::Units,
-    tree: Option<(u32, tree::TreeSampler)>,
-    system: system::SystemSampler,
+    tree: Option<(u32, Box<dyn TreeSource>)>,
+    system: Box<dyn SystemSource>,
     gpu: Box<dyn GpuSource>,
 }
 
@@ -235,15 +270,33 @@ impl std::fmt::Debug for Collector {
 }
 
 impl Collector {
-    /// A collector reading `/proc` as `config` says and GPUs from `gpu`.
+    /// A collector reading processes and the machine as `config` says and
+    /// GPUs from `gpu`.
     pub fn new(config: SamplerConfig, gpu: Box<dyn GpuSource>) -> Self {
-        let system = system::SystemSampler::new(config.proc_root.clone());
+        let system: Box<dyn SystemSource> = match config.backend {
+            #[cfg(target_os = "linux")]
+            Backend::Procfs => Box::new(system::SystemSampler::new(config.proc_root.clone())),
+            _ => Box::new(portable::PortableSystem::new()),
+        };
         Self {
-            units: tree::Units::of_this_machine(),
             config,
             tree: None,
             system,
             gpu,
+        }
+    }
+
+    /// A sampler for the tree of `root`, by the configured backend.
+    fn tree_source(config: &SamplerConfig, root: u32) -> Box<dyn TreeSource> {
+        match config.backend {
+            #[cfg(target_os = "linux")]
+            Backend::Procfs => Box::new(tree::TreeSampler::new(
+                config.proc_root.clone(),
+                root,
+                config.scan_every,
+                tree::Units::of_this_machine(),
+            )),
+            _ => Box::new(portable::PortableTree::new(root, config.scan_every)),
         }
     }
 
@@ -260,18 +313,9 @@ impl Collector {
         match probe.root_pid {
             Some(root) => {
                 let config = &self.config;
-                let units = self.units;
                 let sampler = match &mut self.tree {
                     Some((pid, sampler)) if *pid == root => sampler,
-                    slot => {
-                        let fresh = tree::TreeSampler::new(
-                            config.proc_root.clone(),
-                            root,
-                            config.scan_every,
-                            units,
-                        );
-                        &mut slot.insert((root, fresh)).1
-                    }
+                    slot => &mut slot.insert((root, Self::tree_source(config, root))).1,
                 };
                 let tree = sampler.sample(now);
                 if tree.processes == 0 {

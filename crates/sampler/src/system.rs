@@ -2,20 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::host::{SystemSample, SystemSource};
 use crate::procfs::{CpuTimes, parse_cpu_times, parse_meminfo};
-
-/// One sample of the machine.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct SystemSample {
-    /// CPU use of the machine over the last interval, %.
-    pub cpu_percent: Option<f64>,
-    /// Memory in use (total − available), MB.
-    pub memory_used_mb: Option<f64>,
-    /// Total memory, MB.
-    pub memory_total_mb: Option<f64>,
-    /// Why a metric is missing.
-    pub notes: Vec<String>,
-}
 
 /// Samples `/proc/stat` and `/proc/meminfo`.
 #[derive(Debug)]
@@ -31,8 +19,10 @@ impl SystemSampler {
             last: None,
         }
     }
+}
 
-    pub(crate) fn sample(&mut self) -> SystemSample {
+impl SystemSource for SystemSampler {
+    fn sample(&mut self) -> SystemSample {
         let mut out = SystemSample::default();
         match read(&self.proc_root.join("stat")).and_then(|t| parse_cpu_times(&t)) {
             Some(now) => {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::host::{TreeSample, TreeSource};
 use crate::procfs::{descendants, descendants_by_children, open_stat, parent_map, reread_stat};
 
 /// One tracked process between two samples, with its `stat` file kept open.
@@ -13,18 +14,6 @@ struct Seen {
     start_ticks: u64,
     cpu_ticks: u64,
     file: std::fs::File,
-}
-
-/// What one sample of the tree measured.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct TreeSample {
-    /// CPU use of the tree over the last interval, % of the whole machine
-    /// (0–100); `None` on the first sample after a (re)start.
-    pub cpu_percent: Option<f64>,
-    /// Resident memory summed over the tree, MB.
-    pub rss_mb: f64,
-    /// Processes in the tree.
-    pub processes: usize,
 }
 
 /// Samples a process tree: the root and its descendants. The process table
@@ -59,14 +48,14 @@ impl TreeSampler {
             buf: vec![0; 4096],
         }
     }
+}
 
-    /// The tracked pids (root first is not guaranteed).
-    pub(crate) fn pids(&self) -> Vec<u32> {
+impl TreeSource for TreeSampler {
+    fn pids(&self) -> Vec<u32> {
         self.tracked.keys().copied().collect()
     }
 
-    /// Takes one sample at `now`.
-    pub(crate) fn sample(&mut self, now: Instant) -> TreeSample {
+    fn sample(&mut self, now: Instant) -> TreeSample {
         let rescan = self
             .last_scan
             .is_none_or(|at| now.duration_since(at) >= self.scan_every);

@@ -1,5 +1,5 @@
 //! The sampler against real processes: a CPU burner, a child holding memory,
-//! grandchildren.
+//! grandchildren; with each backend.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sampler::{Probe, Sampler, SamplerConfig};
+use sampler::{Backend, Probe, Sampler, SamplerConfig};
 use telemetry_model::TelemetrySnapshot;
 
 /// Kills the child (and its group) when dropped.
@@ -38,13 +38,17 @@ fn spawn(script: &str) -> Guard {
     )
 }
 
+/// Both backends: `/proc` read directly and sysinfo.
+const BACKENDS: [Backend; 2] = [Backend::Procfs, Backend::Sysinfo];
+
 /// Samples the tree of `root` every 200 ms for `secs`.
-fn sample(root: u32, secs: f64) -> Vec<TelemetrySnapshot> {
+fn sample(backend: Backend, root: u32, secs: f64) -> Vec<TelemetrySnapshot> {
     let out = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&out);
     let config = SamplerConfig {
         interval: Duration::from_millis(200),
         scan_every: Duration::from_millis(400),
+        backend,
         ..SamplerConfig::default()
     };
     let sampler = Sampler::start(
@@ -61,9 +65,9 @@ fn sample(root: u32, secs: f64) -> Vec<TelemetrySnapshot> {
     out.lock().unwrap().clone()
 }
 
-fn wait_for_rss(root: u32, mb: f64) {
+fn wait_for_rss(backend: Backend, root: u32, mb: f64) {
     for _ in 0..100 {
-        if sample(root, 0.25)
+        if sample(backend, root, 0.25)
             .last()
             .and_then(|s| s.memory_rss_mb)
             .unwrap_or(0.0)
@@ -72,23 +76,37 @@ fn wait_for_rss(root: u32, mb: f64) {
             return;
         }
     }
-    panic!("the tree never reached {mb} MB");
+    panic!("{backend:?}: the tree never reached {mb} MB");
 }
 
 #[test]
 fn a_cpu_burning_child_shows_high_cpu() {
     let burner = spawn("while :; do :; done");
     let idle = spawn("sleep 30");
-    let busy = sample(burner.0.id(), 1.5);
-    let quiet = sample(idle.0.id(), 1.5);
+    for backend in BACKENDS {
+        burns_cpu(backend, burner.0.id(), idle.0.id());
+    }
+}
+
+fn burns_cpu(backend: Backend, burner: u32, idle: u32) {
+    let busy = sample(backend, burner, 1.5);
+    let quiet = sample(backend, idle, 1.5);
     let mean = |s: &[TelemetrySnapshot]| {
         let v: Vec<f64> = s.iter().filter_map(|s| s.cpu_percent_process).collect();
         v.iter().sum::<f64>() / v.len() as f64
     };
     let cpus = std::thread::available_parallelism().unwrap().get() as f64;
     // One busy core is 100 / cpus % of the machine; allow for a shared machine.
-    assert!(mean(&busy) > 40.0 / cpus, "burner: {:.1} %", mean(&busy));
-    assert!(mean(&quiet) < 5.0, "sleeper: {:.1} %", mean(&quiet));
+    assert!(
+        mean(&busy) > 40.0 / cpus,
+        "{backend:?} burner: {:.1} %",
+        mean(&busy)
+    );
+    assert!(
+        mean(&quiet) < 5.0,
+        "{backend:?} sleeper: {:.1} %",
+        mean(&quiet)
+    );
     assert!(
         busy.iter()
             .skip(1)
@@ -108,15 +126,17 @@ fn memory_held_by_a_child_and_its_grandchildren_is_counted() {
     };
     // One child holding ~300 MB.
     let single = spawn(&format!("exec {}", hold(300)));
-    wait_for_rss(single.0.id(), 280.0);
     // A shell whose two grandchildren hold 100 MB each.
     let tree = spawn(&format!("{} & {} & wait", hold(100), hold(100)));
-    wait_for_rss(tree.0.id(), 190.0);
-    let last = sample(tree.0.id(), 0.3).pop().unwrap();
-    assert!(
-        last.memory_rss_mb.unwrap() < 300.0,
-        "siblings outside the tree are not counted"
-    );
+    for backend in BACKENDS {
+        wait_for_rss(backend, single.0.id(), 280.0);
+        wait_for_rss(backend, tree.0.id(), 190.0);
+        let last = sample(backend, tree.0.id(), 0.3).pop().unwrap();
+        assert!(
+            last.memory_rss_mb.unwrap() < 300.0,
+            "{backend:?}: siblings outside the tree are not counted"
+        );
+    }
 }
 
 #[test]
@@ -124,7 +144,13 @@ fn a_vanished_root_gives_a_note_not_an_error() {
     let mut child = Command::new("true").spawn().unwrap();
     let pid = child.id();
     child.wait().unwrap();
-    let samples = sample(pid, 0.5);
+    for backend in BACKENDS {
+        vanished(backend, pid);
+    }
+}
+
+fn vanished(backend: Backend, pid: u32) {
+    let samples = sample(backend, pid, 0.5);
     assert!(!samples.is_empty());
     for s in &samples {
         assert_eq!(s.memory_rss_mb, None);
