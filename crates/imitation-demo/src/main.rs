@@ -144,7 +144,8 @@ fn run(cli: &Cli) -> Result<bool> {
     }
     match outcome {
         Ok(summary) => {
-            tracker.conclude(RunStatus::Completed, None)?;
+            let record = tracker.conclude(RunStatus::Completed, None)?;
+            write_report(&tracker, &record);
             println!("{summary}");
             println!("Inspect it: tracker show {run_id}   (history: tracker list)");
             Ok(true)
@@ -152,7 +153,8 @@ fn run(cli: &Cli) -> Result<bool> {
         Err((step, error)) => {
             let reason = format!("{error:#}");
             let _ = tracker.fail_step(step, &reason);
-            tracker.conclude(RunStatus::Failed, Some(&reason))?;
+            let record = tracker.conclude(RunStatus::Failed, Some(&reason))?;
+            write_report(&tracker, &record);
             Ok(false)
         }
     }
@@ -279,5 +281,32 @@ trait ErasedSave {
 impl<T: serde::Serialize> ErasedSave for T {
     fn save(&self, path: &std::path::Path) -> Result<()> {
         save_json(self, path, true).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// Writes `report.html` next to the summary, as `tracker run` does: the
+/// few lines a library user adds for the HTML report. A failure is a
+/// warning; the run is already recorded.
+fn write_report(tracker: &ProgressTracker, record: &telemetry_model::PipelineRunRecord) {
+    let dir = tracker.dir();
+    let render = || -> Result<std::path::PathBuf> {
+        let contents = manifest::read_manifest(&dir.join(manifest::files::MANIFEST))?;
+        let mut samples = Vec::new();
+        let telemetry = dir.join(manifest::files::TELEMETRY);
+        if telemetry.is_file() {
+            manifest::read_jsonl(&telemetry, |_, s| samples.push(s))?;
+        }
+        let mut input = report::ReportInput::new(record);
+        input.snapshots = &samples;
+        input.recommendations = &contents.recommendations;
+        input.perf_tests = &contents.perf_tests;
+        let html = report::render_html(&input);
+        let path = dir.join("report.html");
+        manifest::write_atomic(&path, html.as_bytes(), false)?;
+        Ok(path)
+    };
+    match render() {
+        Ok(path) => eprintln!("Report: {}", path.display()),
+        Err(e) => eprintln!("warning: report.html not written: {e:#}"),
     }
 }

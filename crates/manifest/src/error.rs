@@ -86,8 +86,10 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// The file system took only part of a line (disk full). The line is
-    /// terminated before the next append, so later records are not lost.
+    /// The file system took only part of a line (disk full). The part is
+    /// cut off again (or, if that fails, terminated before the next
+    /// append), so the file ends on whole lines and later records are not
+    /// lost.
     #[error("short write to {}: {written} of {expected} bytes (disk full?)", path.display())]
     ShortWrite {
         /// The file.

@@ -649,11 +649,13 @@ pub fn validate_run_ref(arg: &str) -> Result<()> {
     if path.is_absolute() || arg.starts_with(['/', '\\']) {
         return refuse("absolute paths are not run ids; give the id or a prefix of it");
     }
+    // `Path::components` drops inner `.` parts (`a/./b`), so the parts
+    // are checked as written too.
     if arg.contains('\\')
         || path
             .components()
             .any(|c| !matches!(c, Component::Normal(_)))
-        || arg.split('/').any(str::is_empty)
+        || arg.split('/').any(|part| matches!(part, "" | "." | ".."))
     {
         return refuse("it must not contain `..`, `.`, empty or `\\` path parts");
     }
@@ -772,11 +774,30 @@ pub fn prune(
     retention: Retention,
     exclude: Option<&Path>,
 ) -> Result<PruneReport> {
+    prune_inner(root, retention, exclude, false)
+}
+
+/// [`prune`], but waiting for a concurrent pruner to finish instead of
+/// returning at once: what a writer does when its run ends, so that the
+/// last run to end sees every other run ended or live.
+pub(crate) fn prune_waiting(root: &ArtifactRoot, retention: Retention) -> Result<PruneReport> {
+    prune_inner(root, retention, None, true)
+}
+
+fn prune_inner(
+    root: &ArtifactRoot,
+    retention: Retention,
+    exclude: Option<&Path>,
+    wait: bool,
+) -> Result<PruneReport> {
     let mut report = PruneReport::default();
     if retention.keep == 0 {
         return Ok(report);
     }
     let runs_dir = root.runs_dir();
+    if !runs_dir.is_dir() {
+        return Ok(report);
+    }
     let lock_path = runs_dir.join(".prune.lock");
     let guard = std::fs::OpenOptions::new()
         .write(true)
@@ -784,7 +805,12 @@ pub fn prune(
         .truncate(false)
         .open(&lock_path)
         .map_err(|e| Error::io("open", &lock_path, e))?;
-    match guard.try_lock() {
+    let locked = if wait {
+        guard.lock().map_err(TryLockError::Error)
+    } else {
+        guard.try_lock()
+    };
+    match locked {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             report.skipped_busy = true;

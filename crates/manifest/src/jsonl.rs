@@ -79,7 +79,19 @@ impl LineFile {
         };
         self.len += written as u64;
         if written != self.buf.len() {
-            self.needs_newline = written > 0 || self.needs_newline;
+            // A full disk wrote part of the line: cut it off again, so the
+            // file ends on a whole line and later appends (once there is
+            // space) start clean. If even that fails, the next append starts
+            // on a new line and readers skip the torn fragment.
+            let cut = self
+                .file
+                .metadata()
+                .map(|m| m.len().saturating_sub(written as u64))
+                .and_then(|keep| self.file.set_len(keep).map(|()| keep));
+            match cut {
+                Ok(keep) if written > 0 => self.len = keep,
+                _ => self.needs_newline = written > 0 || self.needs_newline,
+            }
             return Err(Error::ShortWrite {
                 path: self.path.clone(),
                 written,

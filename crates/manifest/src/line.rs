@@ -142,7 +142,7 @@ pub(crate) fn parse_tolerant<T>(
 }
 
 fn find_object_start(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(2).position(|w| w == br#"{""#)
+    memchr::memmem::find(bytes, br#"{""#)
 }
 
 /// Parses any JSON line as `T` with the same tolerance.
@@ -177,8 +177,8 @@ fn with_non_finite_fallback<T>(
 /// Replaces the bare tokens `NaN`, `Infinity` and `-Infinity` (Python's
 /// `json.dumps` writes them) with `null`, leaving strings untouched.
 fn replace_non_finite(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let has_token =
-        bytes.windows(3).any(|w| w == b"NaN") || bytes.windows(8).any(|w| w == b"Infinity");
+    let has_token = memchr::memmem::find(bytes, b"NaN").is_some()
+        || memchr::memmem::find(bytes, b"Infinity").is_some();
     if !has_token {
         return Cow::Borrowed(bytes);
     }

@@ -88,10 +88,13 @@ impl RunLock {
     /// never holds off a writer for longer than two system calls.
     pub fn state(dir: &Path) -> Result<LockState> {
         let path = dir.join(LOCK_FILE);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(LockState::Missing),
-            Err(e) => return Err(Error::io("open", &path, e)),
+        // Not `File::open`: a FIFO put in place of the lock would block.
+        let file = match crate::reader::open_regular(&path) {
+            Ok((file, _)) => file,
+            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                return Ok(LockState::Missing);
+            }
+            Err(e) => return Err(e),
         };
         match file.try_lock_shared() {
             Ok(()) => Ok(LockState::Free),

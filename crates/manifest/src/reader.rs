@@ -1,9 +1,9 @@
 //! Tolerant readers: whatever the damage, keep every good line.
 
 use std::fmt;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -53,6 +53,24 @@ pub struct ManifestContents {
     pub warnings: Vec<ReadWarning>,
 }
 
+/// Opens a file to read, with its length, refusing anything but a regular
+/// file: a FIFO in a run directory would block a reader forever, and a
+/// device (`/dev/zero`) never end. The non-blocking open is what keeps a
+/// FIFO from blocking; it changes nothing for a regular file.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+    if !meta.is_file() {
+        let error = std::io::Error::new(ErrorKind::InvalidInput, "not a regular file");
+        return Err(Error::io("read", path, error));
+    }
+    Ok((file, meta.len()))
+}
+
 fn salvage_message(skipped: usize) -> String {
     format!("dropped {skipped} bytes of a torn line; the line after it was recovered")
 }
@@ -74,7 +92,7 @@ fn skip_message(err: &serde_json::Error, terminated: bool) -> String {
 /// line is recovered; the last complete record wins. Memory use does not
 /// grow with the number of lines.
 pub fn read_manifest(path: &Path) -> Result<ManifestContents> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let (file, _) = open_regular(path)?;
     let mut out = ManifestContents::default();
     let mut reader = LineReader::new(file);
     let warn = |out: &mut ManifestContents, line: u64, message: String| {
@@ -169,11 +187,7 @@ pub(crate) fn read_last_record_in<T: DeserializeOwned>(
     path: &Path,
     buf: &mut Vec<u8>,
 ) -> Result<Option<TailRecord<T>>> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io("stat", path, e))?
-        .len();
+    let (file, len) = open_regular(path)?;
     let mut warnings = Vec::new();
     let mut damaged = Vec::new(); // (offset, message): line numbers resolved at the end
     let mut end = len; // bytes [end, len) are done
@@ -187,14 +201,17 @@ pub(crate) fn read_last_record_in<T: DeserializeOwned>(
         file.read_exact_at(buf, start)
             .map_err(|e| Error::io("read", path, e))?;
         // The first line in the buffer may be cut by the chunk boundary.
+        // A buffer whose only newline is its last byte holds no complete
+        // line either: the line it ends is longer than the buffer.
         let first_newline = if start > 0 {
             match memchr_newline(buf) {
-                Some(i) => Some(i),
-                None if chunk as usize > 2 * MAX_LINE_BYTES => {
-                    // One line longer than any record: scan forwards instead.
-                    break 'search forward_last_record::<T>(path, &mut warnings)?;
+                Some(i) if i + 1 < buf.len() => Some(i),
+                _ if chunk as usize > 2 * MAX_LINE_BYTES => {
+                    // One line longer than any record: scan forwards instead,
+                    // up to the lines already searched.
+                    break 'search forward_last_record::<T>(path, end, &mut warnings)?;
                 }
-                None => {
+                _ => {
                     chunk *= 2;
                     continue;
                 }
@@ -224,9 +241,13 @@ pub(crate) fn read_last_record_in<T: DeserializeOwned>(
                 continue;
             }
             if is_wrapper_line(bytes) {
-                if let Some((skipped, record)) = record_glued_to_wrapper::<T>(bytes) {
-                    damaged.push((offset, salvage_message(skipped)));
-                    break 'search Some(record);
+                match judge_wrapper_line::<T>(bytes, terminated) {
+                    Wrapper::Intact => {}
+                    Wrapper::Damaged(message) => damaged.push((offset, message)),
+                    Wrapper::Record { value, skipped } => {
+                        damaged.push((offset, salvage_message(skipped)));
+                        break 'search Some(value);
+                    }
                 }
                 continue;
             }
@@ -259,49 +280,97 @@ pub(crate) fn read_last_record_in<T: DeserializeOwned>(
     Ok(found.map(|record| TailRecord { record, warnings }))
 }
 
+/// The last record among the lines that start before byte `limit`, read
+/// forwards with bounded memory: the fallback for a line too long to find
+/// the start of by reading backwards. Like the backwards search, it reports
+/// only the over-long lines after the record it returns.
 fn forward_last_record<T: DeserializeOwned>(
     path: &Path,
+    limit: u64,
     warnings: &mut Vec<ReadWarning>,
 ) -> Result<Option<T>> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let (file, _) = open_regular(path)?;
     let mut reader = LineReader::new(file);
     let mut last = None;
-    while let Some(line) = reader.next_line().map_err(|e| Error::io("read", path, e))? {
-        match line {
-            Line::TooLong { number, len } => warnings.push(ReadWarning {
-                path: path.to_owned(),
-                line: number,
-                message: too_long_message(len),
-            }),
-            Line::Text { bytes, .. } if is_wrapper_line(bytes) => {
-                if let Some((_, v)) = record_glued_to_wrapper::<T>(bytes) {
-                    last = Some(v);
-                }
+    let mut after_last = Vec::new();
+    let mut offset = 0u64; // where the line read next starts
+    while offset < limit {
+        let Some(line) = reader.next_line().map_err(|e| Error::io("read", path, e))? else {
+            break;
+        };
+        let found = match line {
+            Line::TooLong { number, len } => {
+                offset += len + 1;
+                after_last.push(ReadWarning {
+                    path: path.to_owned(),
+                    line: number,
+                    message: too_long_message(len),
+                });
+                None
             }
-            Line::Text { bytes, .. } => {
-                if let Parsed::Clean(v) | Parsed::Salvaged { value: v, .. } =
+            Line::Text {
+                bytes, terminated, ..
+            } => {
+                offset += bytes.len() as u64 + 1;
+                if is_wrapper_line(bytes) {
+                    match judge_wrapper_line::<T>(bytes, terminated) {
+                        Wrapper::Record { value, .. } => Some(value),
+                        Wrapper::Intact | Wrapper::Damaged(_) => None,
+                    }
+                } else if let Parsed::Clean(v) | Parsed::Salvaged { value: v, .. } =
                     parse_tolerant(bytes, parse_json::<T>)
                 {
-                    last = Some(v);
+                    Some(v)
+                } else {
+                    None
                 }
             }
+        };
+        if found.is_some() {
+            last = found;
+            after_last.clear();
         }
     }
+    warnings.append(&mut after_last);
     Ok(last)
 }
 
-/// A record glued to a torn wrapper line, as an appender that does not
-/// terminate a torn line first (the Python tracker) leaves it:
-/// `{"recommendation": {"trig{"run_id": …}`. [`read_manifest`] recovers
-/// such a record, so the tail readers must too. Intact wrapper lines stay
-/// unparsed: only positions where a record's first key (`run_id` for the
-/// Python tracker, `schema_version` here) opens an object are tried.
-fn record_glued_to_wrapper<T: DeserializeOwned>(bytes: &[u8]) -> Option<(usize, T)> {
-    const RECORD_STARTS: [&[u8]; 2] = [br#"{"run_id""#, br#"{"schema_version""#];
-    let opens_record = |i: usize| RECORD_STARTS.iter().any(|key| bytes[i..].starts_with(key));
-    memchr::memchr_iter(b'{', bytes)
-        .filter(|&i| i > 0 && opens_record(i))
-        .find_map(|i| parse_json::<T>(&bytes[i..]).ok().map(|record| (i, record)))
+/// What the tail readers make of a line that starts like a wrapper line.
+enum Wrapper<T> {
+    /// A wrapper line (or one not worth parsing): nothing for them.
+    Intact,
+    /// Damaged, with the warning [`read_manifest`] gives it.
+    Damaged(String),
+    /// A record glued after a torn prefix, as an appender that does not
+    /// terminate a torn line first (the Python tracker) leaves it:
+    /// `{"recommendation": {"trig{"run_id": …}`.
+    Record { value: T, skipped: usize },
+}
+
+/// Judges a line that starts like a wrapper line as [`read_manifest`]
+/// does, so that both readers agree on the last record. Parsing every
+/// wrapper line would cost the tail readers their speed, so a terminated
+/// one is parsed only if a record could be glued to it: a record needs its
+/// `run_id` key, spelt out or with an escape in it (`run\u005fid`).
+fn judge_wrapper_line<T: DeserializeOwned>(bytes: &[u8], terminated: bool) -> Wrapper<T> {
+    let may_hold_record =
+        memchr::memmem::find(bytes, b"run_id").is_some() || memchr::memchr(b'\\', bytes).is_some();
+    if terminated && !may_hold_record {
+        return Wrapper::Intact;
+    }
+    match parse_tolerant(bytes, parse_manifest_line) {
+        Parsed::Clean(_) => Wrapper::Intact,
+        Parsed::Salvaged {
+            value: ManifestLine::Record(_),
+            skipped,
+        } => match parse_json::<T>(&bytes[skipped..]) {
+            Ok(value) => Wrapper::Record { value, skipped },
+            // Only if `T` is stricter than a run record.
+            Err(err) => Wrapper::Damaged(skip_message(&err, terminated)),
+        },
+        Parsed::Salvaged { skipped, .. } => Wrapper::Damaged(salvage_message(skipped)),
+        Parsed::Bad(err) => Wrapper::Damaged(skip_message(&err, terminated)),
+    }
 }
 
 /// 1-based line numbers of byte offsets (which must be line starts).
@@ -342,7 +411,7 @@ pub fn read_jsonl<T: DeserializeOwned>(
     path: &Path,
     mut visit: impl FnMut(u64, T),
 ) -> Result<Vec<ReadWarning>> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let (file, _) = open_regular(path)?;
     let mut reader = LineReader::new(file);
     let mut warnings = Vec::new();
     while let Some(line) = reader.next_line().map_err(|e| Error::io("read", path, e))? {
@@ -376,6 +445,11 @@ pub fn read_jsonl<T: DeserializeOwned>(
 
 /// Reads `steps.json`: a JSON list of steps (the layout both trackers
 /// write), or an object with a `steps` list.
+///
+/// A file cut short or otherwise damaged is an error naming the file, line
+/// and column, never a partial list. [`RunWriter`](crate::RunWriter)
+/// replaces the file atomically, so only another tool leaves one damaged;
+/// the manifest, which holds the same steps, is the source of truth.
 pub fn read_steps(path: &Path) -> Result<Vec<StepExecutionEntry>> {
     #[derive(serde::Deserialize)]
     #[serde(untagged)]
@@ -383,7 +457,10 @@ pub fn read_steps(path: &Path) -> Result<Vec<StepExecutionEntry>> {
         List(Vec<StepExecutionEntry>),
         Object { steps: Vec<StepExecutionEntry> },
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let (mut file, len) = open_regular(path)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
     match parse_json::<Steps>(&bytes) {
         Ok(Steps::List(steps) | Steps::Object { steps }) => Ok(steps),
         Err(source) => Err(Error::io(

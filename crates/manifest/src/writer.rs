@@ -9,11 +9,11 @@ use telemetry_model::{
     TelemetrySnapshot,
 };
 
-use crate::error::{Error, Result};
-use crate::history::{Retention, prune};
+use crate::error::{Error, Result, shown};
+use crate::history::{Retention, prune, prune_waiting};
 use crate::jsonl::{LineFile, write_atomic};
 use crate::line::ManifestLine;
-use crate::lock::RunLock;
+use crate::lock::{LOCK_FILE, RunLock};
 use crate::reader::{ManifestContents, read_manifest};
 use crate::root::ArtifactRoot;
 use crate::run_id::{new_run_id, validate_run_name};
@@ -72,18 +72,33 @@ impl Default for RunOptions {
 ///
 /// Dropping the writer releases the lock; a run whose last record says
 /// `running` is then reported as abandoned, which is the point: write a
-/// terminal record before dropping.
+/// terminal record before dropping. Then it applies retention once more
+/// (waiting for a concurrent pruner rather than skipping): runs that were
+/// live when the last run was created are pruned once they end, so the
+/// root converges on the newest N.
 #[derive(Debug)]
 pub struct RunWriter {
     run_id: String,
     dir: PathBuf,
     host: String,
     /// Held, never read: dropping it releases the run.
-    _lock: RunLock,
+    lock: Option<RunLock>,
+    /// Where the run lives and how many runs to keep, for the prune at drop.
+    root: ArtifactRoot,
+    retention: Retention,
     manifest: LineFile,
     telemetry: Option<LineFile>,
     sync: bool,
     compact_bytes: u64,
+}
+
+impl Drop for RunWriter {
+    fn drop(&mut self) {
+        // Release the run first: it may itself be past the limit now.
+        drop(self.lock.take());
+        // Best effort: retention never fails the end of a run.
+        let _ = prune_waiting(&self.root, self.retention);
+    }
 }
 
 impl RunWriter {
@@ -112,13 +127,15 @@ impl RunWriter {
                 Err(e) => return Err(Error::io("create", &dir, e)),
             }
         };
-        let writer = Self::open_locked(run_id, dir, options)?;
+        let writer = Self::open_locked(root, run_id, dir, options)?;
         prune(root, options.retention, Some(&writer.dir))?;
         Ok(writer)
     }
 
     /// Reopens an existing run to append to it (after a crash, for
-    /// instance). Fails with [`Error::RunLocked`] while another writer lives.
+    /// instance). Fails with [`Error::RunLocked`] while another writer lives,
+    /// and with [`Error::InvalidRunRef`] if the run directory, its manifest
+    /// or its lock is a symbolic link (it could lead outside the root).
     /// Returns the writer and what the manifest holds so far.
     pub fn resume(
         root: &ArtifactRoot,
@@ -128,13 +145,26 @@ impl RunWriter {
         validate_run_name(run_id)?;
         let runs_dir = root.runs_dir();
         let dir = runs_dir.join(run_id);
-        if !dir.join(files::MANIFEST).is_file() {
+        // Nothing is followed out of the root: a run directory, manifest or
+        // lock that is a symbolic link is refused, never written through.
+        let kind = |path: &Path| std::fs::symlink_metadata(path).map(|m| m.file_type());
+        let manifest = dir.join(files::MANIFEST);
+        if [&dir, &manifest, &dir.join(LOCK_FILE)]
+            .into_iter()
+            .any(|path| kind(path).is_ok_and(|t| t.is_symlink()))
+        {
+            return Err(Error::InvalidRunRef {
+                arg: shown(run_id),
+                reason: "the run directory, its manifest or its lock is a symbolic link, which is never followed",
+            });
+        }
+        if !kind(&manifest).is_ok_and(|t| t.is_file()) {
             return Err(Error::RunNotFound {
                 arg: run_id.to_owned(),
                 runs_dir,
             });
         }
-        let writer = Self::open_locked(run_id.to_owned(), dir, options)?;
+        let writer = Self::open_locked(root, run_id.to_owned(), dir, options)?;
         let contents = read_manifest(&writer.dir.join(files::MANIFEST))?;
         if contents.record.is_none() {
             return Err(Error::NoRecord {
@@ -144,7 +174,12 @@ impl RunWriter {
         Ok((writer, contents))
     }
 
-    fn open_locked(run_id: String, dir: PathBuf, options: &RunOptions) -> Result<Self> {
+    fn open_locked(
+        root: &ArtifactRoot,
+        run_id: String,
+        dir: PathBuf,
+        options: &RunOptions,
+    ) -> Result<Self> {
         let mut lock = RunLock::acquire(&dir, &run_id)?;
         let host = host_name();
         lock.write_owner(&run_id, &host)?;
@@ -155,7 +190,9 @@ impl RunWriter {
             run_id,
             dir,
             host,
-            _lock: lock,
+            lock: Some(lock),
+            root: root.clone(),
+            retention: options.retention,
             manifest,
             telemetry: None,
             sync: options.sync,

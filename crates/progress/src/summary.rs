@@ -32,6 +32,10 @@ pub struct RunSummaryDoc<'a> {
     pub resources: Option<&'a Value>,
     /// Recommendations raised for the run.
     pub recommendations: &'a [PerformanceRecommendation],
+    /// What the run could not write while it ran (`summary.storage_errors`
+    /// of the record: a full disk), one line per kind of file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_errors: Option<&'a Value>,
 }
 
 impl<'a> RunSummaryDoc<'a> {
@@ -51,6 +55,7 @@ impl<'a> RunSummaryDoc<'a> {
             steps: &record.steps,
             resources: record.summary.extra.get("resources"),
             recommendations,
+            storage_errors: record.summary.extra.get("storage_errors"),
         }
     }
 
@@ -148,6 +153,17 @@ impl<'a> RunSummaryDoc<'a> {
             out.push_str("\n## Unavailable sensors\n\n");
             for note in notes {
                 let _ = writeln!(out, "- {note}");
+            }
+        }
+        let lost: Vec<&str> = self
+            .storage_errors
+            .and_then(Value::as_array)
+            .map(|n| n.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !lost.is_empty() {
+            out.push_str("\n## Not written\n\n");
+            for line in lost {
+                let _ = writeln!(out, "- {line}");
             }
         }
         out

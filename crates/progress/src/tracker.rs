@@ -555,6 +555,22 @@ impl ProgressTracker {
         Ok(())
     }
 
+    /// How many recommendations the run has recorded so far: the manifest
+    /// index (`recommendations_ref`) the next one will get.
+    pub fn recommendation_count(&self) -> usize {
+        self.lock().recommendations.len()
+    }
+
+    /// Records performance smoke test results: one `{"perf_test": …}` line
+    /// each, appended to the manifest at once.
+    pub fn add_perf_tests(&self, results: &[telemetry_model::PerformanceTestResult]) -> Result<()> {
+        let mut state = self.lock();
+        for result in results {
+            state.writer.append_perf_test(result)?;
+        }
+        Ok(())
+    }
+
     /// Stores a run-level aggregate under `summary.<key>` of the record (the
     /// resource summary, for instance); it is persisted with the next
     /// transition and included in `summary.json`. After the run finished,

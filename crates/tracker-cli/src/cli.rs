@@ -54,8 +54,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Refresh a run's status until it ends, then print its summary (exit 0 if completed).
     Watch(WatchArgs),
-    /// Write one run to a file (or stdout) as JSON or Markdown.
+    /// Write one run to a file (or stdout) as JSON, Markdown or a self-contained HTML report.
     Export(ExportArgs),
+    /// Convert a run's telemetry and step durations to TensorBoard event files.
+    Tensorboard(TensorboardArgs),
+    /// Run a pipeline N times and gate each step's throughput against stored baselines.
+    PerfTests(PerfTestsArgs),
     /// Internal: runs one step's command for `tracker run`.
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -100,6 +104,48 @@ pub struct RunArgs {
     /// Seconds between telemetry samples (at least 0.2).
     #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
     pub interval: f64,
+    /// Also mirror telemetry and step durations, live, to TensorBoard event
+    /// files under DIR/RUN_ID (a failure there never fails the run).
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The scenario is a pipeline file (docs/pipeline-file.md) whose steps report \
+throughput on TRACKER_PROGRESS ({\"steps\": N} cumulative, or {\"fps\": X}). The pipeline runs \
+--repeat times as one tracked run; each step's throughput (items / the step's wall time, or its \
+mean fps) is compared, as the median over the repetitions, with the baseline keyed \
+PIPELINE_NAME/STEP_ID: above soft_ratio x baseline passed, at or below it soft-breach, at or \
+below hard_ratio x baseline failed. No baseline: passed, recorded as candidate. See docs/perf.md.\n\n\
+Exit status: 0 every perf test passed or soft-breached, 1 one failed (or a step failed), 2 the \
+scenario, the baselines file or a flag is invalid."
+)]
+pub struct PerfTestsArgs {
+    /// The scenario: a pipeline file whose steps report throughput.
+    #[arg(long, value_name = "PIPELINE.toml")]
+    pub scenario: PathBuf,
+    /// Baselines file [default: baselines.json next to the scenario file].
+    #[arg(long, value_name = "FILE")]
+    pub baselines: Option<PathBuf>,
+    /// Artifact root for the perf run (over --artifact-root).
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Runs of the whole pipeline; the median throughput of each step is compared.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Rewrite the baselines file from this measurement (keeps each entry's ratios).
+    #[arg(long)]
+    pub update_baselines: bool,
+    /// Plain progress lines even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+    /// Keep the newest N runs, deleting older ones (0 = keep all).
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count, allow_negative_numbers = true)]
+    pub keep: usize,
+    /// Do not sample CPU, memory and GPU (also: TRACKER_TELEMETRY=0).
+    #[arg(long)]
+    pub no_telemetry: bool,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +208,19 @@ pub struct WatchArgs {
     /// Seconds between refreshes.
     #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = parse_seconds)]
     pub interval: f64,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes DIR/RUN_ID/events.out.tfevents.*: every telemetry metric (cpu/process_percent, memory/rss_mb, gpu/util_percent, throughput/steps_per_sec, …) against the sample index, and each finished step's duration. Converting a run again replaces its earlier event file. View with `tensorboard --logdir DIR` (docs/tensorboard.md)."
+)]
+pub struct TensorboardArgs {
+    /// Run id, unique id prefix, path below run-tracker/, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// TensorBoard log directory; the run gets a subdirectory named after it.
+    #[arg(long, value_name = "DIR")]
+    pub logdir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +294,8 @@ pub enum ExportFormat {
     Json,
     /// A Markdown report.
     Markdown,
+    /// One self-contained HTML file: timeline, charts, steps, recommendations.
+    Html,
 }
 
 fn parse_count(input: &str) -> Result<usize, String> {

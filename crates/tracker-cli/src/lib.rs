@@ -23,8 +23,9 @@ mod channel;
 mod cli;
 mod commands;
 pub mod exit;
-mod pipeline;
+pub mod pipeline;
 mod render;
+mod storage;
 mod supervise;
 mod sys;
 mod timearg;
@@ -93,6 +94,8 @@ where
         Command::Status(args) => commands::status::run(&ctx, args, out, err),
         Command::Watch(args) => commands::status::watch(&ctx, args, out, err),
         Command::Export(args) => commands::export::run(&ctx, args, out, err),
+        Command::Tensorboard(args) => commands::tensorboard::run(&ctx, args, out, err),
+        Command::PerfTests(args) => commands::perf_tests::run(&ctx, args, out, err),
     };
     match result {
         Ok(outcome) => outcome.code(),

@@ -13,7 +13,12 @@
 //! enabled = true                      # optional, default true
 //! continue_on_error = false           # optional, default false
 //! ```
+//!
+//! The module is public only for [`check`], the entry point that property
+//! tests and the fuzz targets (`fuzz/`) drive; `tracker run` reads files
+//! through the same code.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -26,6 +31,15 @@ use toml::Spanned;
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Longest accepted expected duration: a year.
 const MAX_EXPECTED_SECONDS: f64 = 365.0 * 86_400.0;
+/// Most steps in one pipeline. Every manifest record lists every step, and
+/// a record line must stay well under `manifest::MAX_LINE_BYTES` (4 MiB),
+/// or readers would skip it as damage: 1000 steps of a few hundred bytes
+/// each leave room for long names and artifacts.
+const MAX_STEPS: usize = 1000;
+/// Longest `run` command: Linux refuses a single `exec` argument of
+/// `MAX_ARG_STRLEN` (128 KiB, its NUL included) or more, so a longer
+/// command could never start.
+const MAX_RUN_BYTES: usize = 128 * 1024 - 1;
 
 /// A parsed and validated pipeline file.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,10 +105,14 @@ fn yes() -> bool {
 
 /// A pipeline file that could not be used, located as `file:line:column`.
 #[derive(Debug)]
-pub(crate) struct PipelineError {
+pub struct PipelineError {
+    /// The pipeline file.
     pub path: PathBuf,
+    /// 1-based line and column of the problem, where it has one.
     pub line: Option<(usize, usize)>,
+    /// The key assigned on that line (`expected_seconds`), where there is one.
     pub key: Option<String>,
+    /// What is wrong.
     pub message: String,
     /// A message that already says where (from the rules parser).
     pub located: bool,
@@ -131,9 +149,18 @@ impl fmt::Display for PipelineError {
 
 impl std::error::Error for PipelineError {}
 
+/// `text` up to `offset`, or up to the character boundary before it.
+fn prefix(text: &str, offset: usize) -> &str {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let before = prefix(text, offset);
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
@@ -141,9 +168,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The key assigned on the line at `offset` (`expected_seconds = "x"`).
 fn key_at(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    let start = prefix(text, offset).rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
@@ -174,11 +199,29 @@ impl Pipeline {
         }
         let bytes =
             std::fs::read(path).map_err(|e| error(None, None, format!("cannot read: {e}")))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let (line, col) = line_col(
-                &String::from_utf8_lossy(e.as_bytes()),
-                e.utf8_error().valid_up_to(),
-            );
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Validates the contents of a pipeline file read from `path` (named in
+    /// errors; its directory is where the steps run).
+    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, PipelineError> {
+        let error = |line, key, message: String| PipelineError {
+            path: path.to_owned(),
+            line,
+            key,
+            message,
+            located: false,
+        };
+        // `load` checks the size before reading; this is for `check`.
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(error(
+                None,
+                None,
+                format!("larger than {MAX_FILE_BYTES} bytes; is this a pipeline file?"),
+            ));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let (line, col) = line_col(&String::from_utf8_lossy(bytes), e.valid_up_to());
             error(Some((line, col)), None, "not valid UTF-8".into())
         })?;
         let dir = path
@@ -186,17 +229,17 @@ impl Pipeline {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_owned();
-        let mut pipeline = Self::parse(&text, dir).map_err(|(span, message)| {
+        let mut pipeline = Self::parse(text, dir).map_err(|(span, message)| {
             let at = span.map(|s| s.start);
             error(
-                at.map(|o| line_col(&text, o)),
-                at.and_then(|o| key_at(&text, o)),
+                at.map(|o| line_col(text, o)),
+                at.and_then(|o| key_at(text, o)),
                 message,
             )
         })?;
         // The rules parser names file, line and key itself.
         pipeline.thresholds = recommend::Thresholds::default()
-            .overlay_toml_table(&text, &path.display().to_string(), "rules")
+            .overlay_toml_table(text, &path.display().to_string(), "rules")
             .map_err(|e| PipelineError::verbatim(path, e.to_string()))?;
         Ok(pipeline)
     }
@@ -215,7 +258,17 @@ impl Pipeline {
         if file.steps.is_empty() {
             return Err((None, "no steps: add at least one [[steps]] table".into()));
         }
+        if file.steps.len() > MAX_STEPS {
+            return Err((
+                Some(file.steps[MAX_STEPS].id.span()),
+                format!(
+                    "{} steps: at most {MAX_STEPS} are supported (every manifest record lists every step)",
+                    file.steps.len()
+                ),
+            ));
+        }
         let mut steps: Vec<Step> = Vec::with_capacity(file.steps.len());
+        let mut ids = HashSet::with_capacity(file.steps.len());
         for step in file.steps {
             let id = step.id.get_ref().clone();
             if !valid_step_id(&id) {
@@ -227,7 +280,7 @@ impl Pipeline {
                     ),
                 ));
             }
-            if steps.iter().any(|s| s.id == id) {
+            if !ids.insert(id.clone()) {
                 return Err((
                     Some(step.id.span()),
                     format!("step id `{id}` is used twice"),
@@ -244,6 +297,15 @@ impl Pipeline {
                 return Err((
                     Some(step.run.span()),
                     format!("step `{id}`: `run` contains NUL"),
+                ));
+            }
+            if run.len() > MAX_RUN_BYTES {
+                return Err((
+                    Some(step.run.span()),
+                    format!(
+                        "step `{id}`: `run` is {} bytes, longer than the {MAX_RUN_BYTES} a command line may be; put the command in a script",
+                        run.len()
+                    ),
                 ));
             }
             let expected_seconds = match step.expected_seconds {
@@ -282,6 +344,25 @@ impl Pipeline {
             thresholds: recommend::Thresholds::default(),
         })
     }
+}
+
+/// Checks the contents of a pipeline file as `tracker run` reads them
+/// from `path`, without touching the file system (`path` is only named in
+/// errors): the entry point for property tests and fuzzing. Returns the ids
+/// of the steps in file order, or the error `tracker run` would report
+/// (`file:line:column: …`). Never panics, whatever the bytes.
+///
+/// ```
+/// use std::path::Path;
+/// let text = b"[pipeline]\nname = \"demo\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n";
+/// let ids = tracker_cli::pipeline::check(text, Path::new("p.toml")).unwrap();
+/// assert_eq!(ids, ["a"]);
+/// let err = tracker_cli::pipeline::check(b"[pipeline\n", Path::new("p.toml")).unwrap_err();
+/// assert!(err.to_string().starts_with("p.toml:1:10: "), "{err}");
+/// ```
+pub fn check(bytes: &[u8], path: &Path) -> Result<Vec<String>, PipelineError> {
+    let pipeline = Pipeline::from_bytes(bytes, path)?;
+    Ok(pipeline.steps.into_iter().map(|step| step.id).collect())
 }
 
 #[cfg(test)]
@@ -368,6 +449,146 @@ continue_on_error = true
         for (text, want) in cases {
             let err = load(&text).unwrap_err();
             assert!(err.starts_with(want), "got:  {err}\nwant: {want}");
+        }
+    }
+
+    /// `check` with a fixed path, the error rendered.
+    fn check_text(text: &str) -> Result<Vec<String>, String> {
+        check(text.as_bytes(), Path::new("p.toml")).map_err(|e| e.to_string())
+    }
+
+    fn one_step(extra: &str) -> String {
+        format!("[pipeline]\nname = \"x\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n{extra}\n")
+    }
+
+    #[test]
+    fn huge_and_non_finite_numbers_are_refused_with_their_place() {
+        for value in ["1e308", "-1e308", "inf", "-inf", "nan", "1e400", "31536001"] {
+            let err = check_text(&one_step(&format!("expected_seconds = {value}"))).unwrap_err();
+            assert!(
+                err.starts_with("p.toml:6:20: key `expected_seconds`: ")
+                    || err.starts_with("p.toml:6:"),
+                "{value}: {err}"
+            );
+        }
+        let err = check_text(&one_step("expected_seconds = 1e308")).unwrap_err();
+        assert!(err.contains("must be between 0 and"), "{err}");
+        // Integers beyond i64 are a TOML error, not a wrap-around.
+        let err = check_text(&one_step("expected_seconds = 99999999999999999999")).unwrap_err();
+        assert!(err.starts_with("p.toml:6:"), "{err}");
+        assert_eq!(
+            check_text(&one_step("expected_seconds = 31536000")).unwrap(),
+            ["a"]
+        );
+    }
+
+    #[test]
+    fn over_long_commands_and_files_are_refused() {
+        let long = |n| one_step("").replace("\"true\"", &format!("\"{}\"", "x".repeat(n)));
+        assert_eq!(check_text(&long(MAX_RUN_BYTES)).unwrap(), ["a"]);
+        let err = check_text(&long(MAX_RUN_BYTES + 1)).unwrap_err();
+        assert!(
+            err.starts_with("p.toml:5:7: key `run`: step `a`: `run` is 131072 bytes"),
+            "{err}"
+        );
+        // A 1 MB command makes the file too large to be a pipeline.
+        let err = check_text(&long(1024 * 1024)).unwrap_err();
+        assert_eq!(
+            err,
+            "p.toml: larger than 1048576 bytes; is this a pipeline file?"
+        );
+        let err = check_text(&one_step("").replace("\"true\"", "\"a\\u0000b\"")).unwrap_err();
+        assert!(err.contains("`run` contains NUL"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for depth in [100, 10_000, 300_000] {
+            let arrays = format!("deep = {}{}", "[".repeat(depth), "]".repeat(depth));
+            let tables = format!("deep = {}1{}", "{a = ".repeat(depth), "}".repeat(depth));
+            let headers = format!("[{}]", vec!["a"; depth.min(100_000)].join("."));
+            for extra in [arrays, tables, headers] {
+                let err = check_text(&one_step(&extra)).unwrap_err();
+                assert!(err.starts_with("p.toml:"), "depth {depth}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn step_count_is_bounded() {
+        let steps = |n: usize| {
+            let mut text = String::from("[pipeline]\nname = \"many\"\n");
+            for i in 0..n {
+                text.push_str(&format!("[[steps]]\nid = \"s{i}\"\nrun = \"true\"\n"));
+            }
+            text
+        };
+        let ids = check_text(&steps(MAX_STEPS)).unwrap();
+        assert_eq!(ids.len(), MAX_STEPS);
+        assert_eq!(ids[MAX_STEPS - 1], format!("s{}", MAX_STEPS - 1));
+        let err = check_text(&steps(10_000)).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "p.toml:{}:6: key `id`: 10000 steps: at most 1000",
+                2 + 3 * MAX_STEPS + 2
+            )),
+            "{err}"
+        );
+    }
+
+    /// xorshift64*: deterministic randomness without a dependency.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    #[test]
+    fn mangled_files_never_panic_and_errors_are_located() {
+        let pieces: [&[u8]; 12] = [
+            b"[",
+            b"]",
+            b"[[steps]]\n",
+            b"=",
+            b"\"",
+            b"\n",
+            b"\xff",
+            b"\0",
+            b"1e308",
+            b"{a={",
+            b"expected_seconds = ",
+            b"\r\n",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15;
+        let good = GOOD.as_bytes();
+        for _ in 0..3000 {
+            let mut bytes = good.to_vec();
+            for _ in 0..=next(&mut state) % 4 {
+                let at = (next(&mut state) as usize) % (bytes.len() + 1);
+                match next(&mut state) % 3 {
+                    0 => bytes.truncate(at),
+                    1 => {
+                        let piece = pieces[(next(&mut state) as usize) % pieces.len()];
+                        bytes.splice(at..at, piece.iter().copied());
+                    }
+                    _ => {
+                        if at < bytes.len() {
+                            bytes[at] = next(&mut state) as u8;
+                        }
+                    }
+                }
+            }
+            match check(&bytes, Path::new("p.toml")) {
+                Ok(ids) => assert!(!ids.is_empty()),
+                Err(e) => {
+                    let text = e.to_string();
+                    assert!(text.starts_with("p.toml"), "{text}");
+                    if let Some((line, col)) = e.line {
+                        assert!(line >= 1 && col >= 1, "{text}");
+                    }
+                }
+            }
         }
     }
 

@@ -117,3 +117,46 @@ pub(crate) fn wait_with_usage(pid: u32) -> io::Result<Waited> {
         }
     }
 }
+
+/// Signals blocked in the calling thread until this is dropped, which
+/// restores the previous mask; a signal sent meanwhile stays pending and is
+/// delivered then.
+pub(crate) struct HeldSignals {
+    previous: libc::sigset_t,
+}
+
+impl std::fmt::Debug for HeldSignals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldSignals").finish_non_exhaustive()
+    }
+}
+
+/// Blocks `signals` in the calling thread (and in threads it starts) until
+/// the returned value is dropped.
+pub(crate) fn hold_signals(signals: &[i32]) -> io::Result<HeldSignals> {
+    // SAFETY: sigemptyset/sigaddset initialise and fill a set we own;
+    // pthread_sigmask reads `set` and writes the previous mask into
+    // `previous`, both valid for the call.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &signal in signals {
+            libc::sigaddset(&mut set, signal);
+        }
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(HeldSignals { previous })
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores a mask pthread_sigmask itself returned.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut());
+        }
+    }
+}

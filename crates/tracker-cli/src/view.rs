@@ -3,14 +3,20 @@
 //! rename or remove them.
 
 use manifest::{ManifestContents, ReadWarning, RunEntry, RunState};
+use perf_gate::PerfSummary;
 use serde::Serialize;
 use telemetry_model::{
     PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, RunStatus,
-    StepExecutionEntry, StepStatus, Timestamp,
+    StepExecutionEntry, StepStatus, TelemetrySnapshot, Timestamp,
 };
 
 /// Version of the JSON documents below.
 pub(crate) const OUTPUT_VERSION: u32 = 1;
+
+/// `kind` of a run of a pipeline.
+pub(crate) const KIND_PIPELINE: &str = "pipeline";
+/// `kind` of a perf run.
+pub(crate) const KIND_PERF_TEST: &str = "perf-test";
 
 /// One element of `tracker list --format json`.
 #[derive(Debug, Serialize)]
@@ -33,11 +39,17 @@ pub(crate) struct ListEntry<'a> {
     pub last_completed_step: Option<&'a str>,
     pub scenario_config_path: Option<&'a str>,
     pub artifact_dir: String,
+    /// `perf-test` for runs of `cargo xtask perf` and `tracker perf-tests`,
+    /// else `pipeline`.
+    pub kind: &'static str,
+    /// A perf run's counts and verdict (`summary.perf_tests`), else null.
+    pub perf_tests: Option<PerfSummary>,
 }
 
 impl<'a> ListEntry<'a> {
     pub(crate) fn new(entry: &'a RunEntry, now: Timestamp) -> Self {
         let record = &entry.record;
+        let perf_tests = PerfSummary::from_record(record);
         Self {
             run_id: &record.run_id,
             path: &entry.rel_path,
@@ -53,6 +65,12 @@ impl<'a> ListEntry<'a> {
             last_completed_step: record.last_completed_step().map(StepExecutionEntry::label),
             scenario_config_path: record.scenario_config_path.as_deref(),
             artifact_dir: entry.dir.display().to_string(),
+            kind: if perf_tests.is_some() {
+                KIND_PERF_TEST
+            } else {
+                KIND_PIPELINE
+            },
+            perf_tests,
         }
     }
 }
@@ -73,6 +91,20 @@ pub(crate) fn focus_step(record: &PipelineRunRecord) -> Option<&StepExecutionEnt
         .or_else(|| record.last_completed_step())
 }
 
+/// The samples of `run_dir/telemetry.jsonl` (none if there is no such
+/// file), and warnings for damaged lines.
+pub(crate) fn read_telemetry(
+    run_dir: &std::path::Path,
+) -> manifest::Result<(Vec<TelemetrySnapshot>, Vec<ReadWarning>)> {
+    let path = run_dir.join(manifest::files::TELEMETRY);
+    let mut samples = Vec::new();
+    if !path.is_file() {
+        return Ok((samples, Vec::new()));
+    }
+    let warnings = manifest::read_jsonl(&path, |_, s| samples.push(s))?;
+    Ok((samples, warnings))
+}
+
 /// The whole run: `show --format json` and `export --format json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct RunDocument<'a> {
@@ -85,6 +117,10 @@ pub(crate) struct RunDocument<'a> {
     pub record: &'a PipelineRunRecord,
     pub recommendations: &'a [PerformanceRecommendation],
     pub perf_tests: &'a [PerformanceTestResult],
+    /// Every telemetry sample (`export --format json` only; `show` leaves
+    /// it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<&'a [TelemetrySnapshot]>,
     pub warnings: Vec<String>,
 }
 
@@ -106,6 +142,12 @@ impl RunView {
         &self.contents.warnings
     }
 
+    /// The run's telemetry samples in file order (none if it has no
+    /// `telemetry.jsonl`), and warnings for damaged lines.
+    pub(crate) fn telemetry(&self) -> manifest::Result<(Vec<TelemetrySnapshot>, Vec<ReadWarning>)> {
+        read_telemetry(&self.entry.dir)
+    }
+
     pub(crate) fn document(&self, now: Timestamp) -> RunDocument<'_> {
         RunDocument {
             output_version: OUTPUT_VERSION,
@@ -117,6 +159,7 @@ impl RunView {
             record: self.record(),
             recommendations: &self.contents.recommendations,
             perf_tests: &self.contents.perf_tests,
+            telemetry: None,
             warnings: self.warnings().iter().map(ToString::to_string).collect(),
         }
     }

@@ -4,10 +4,13 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context as _;
+use manifest::RunState;
+use telemetry_model::{TelemetrySnapshot, Timestamp};
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::commands::{Context, load_run, print_warnings, show};
 use crate::exit::Outcome;
+use crate::view::RunView;
 
 pub(crate) fn run(
     ctx: &Context,
@@ -17,9 +20,45 @@ pub(crate) fn run(
 ) -> anyhow::Result<Outcome> {
     let view = load_run(ctx, &args.run)?;
     print_warnings(err, view.warnings())?;
+    let mut telemetry = || -> anyhow::Result<Vec<TelemetrySnapshot>> {
+        let (samples, warnings) = view.telemetry().with_context(|| {
+            format!(
+                "cannot read the telemetry of run `{}`",
+                view.record().run_id
+            )
+        })?;
+        print_warnings(err, &warnings)?;
+        Ok(samples)
+    };
     let mut bytes = match args.format {
-        ExportFormat::Json => serde_json::to_vec_pretty(&view.document(ctx.now))?,
+        ExportFormat::Json => {
+            let samples = telemetry()?;
+            let mut document = view.document(ctx.now);
+            document.telemetry = Some(&samples);
+            serde_json::to_vec_pretty(&document)?
+        }
         ExportFormat::Markdown => show::markdown(&view, ctx.now).into_bytes(),
+        ExportFormat::Html => {
+            let samples = telemetry()?;
+            // Artifact links relative to where the report goes.
+            let report_dir = match args.output.as_deref() {
+                Some(path) if path != Path::new("-") => std::path::absolute(path)
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_owned)),
+                _ => std::env::current_dir().ok(),
+            };
+            let run_dir = std::path::absolute(&view.entry.dir).unwrap_or(view.entry.dir.clone());
+            let base_dir = view
+                .record()
+                .artifact_dir
+                .as_deref()
+                .and_then(|a| report::ArtifactLinks::infer_base_dir(&run_dir, a));
+            let links = report::ArtifactLinks {
+                base_dir,
+                report_dir,
+            };
+            html_report(&view, &samples, ctx.now, links).into_bytes()
+        }
     };
     if args.format == ExportFormat::Json {
         bytes.push(b'\n');
@@ -41,4 +80,21 @@ pub(crate) fn run(
         }
     }
     Ok(Outcome::Success)
+}
+
+/// The HTML report of a run as read from disk.
+pub(crate) fn html_report(
+    view: &RunView,
+    samples: &[TelemetrySnapshot],
+    now: Timestamp,
+    links: report::ArtifactLinks,
+) -> String {
+    let mut input = report::ReportInput::new(view.record());
+    input.snapshots = samples;
+    input.recommendations = &view.contents.recommendations;
+    input.perf_tests = &view.contents.perf_tests;
+    input.abandoned = view.entry.state == RunState::Abandoned;
+    input.now = Some(now);
+    input.links = links;
+    report::render_html(&input)
 }

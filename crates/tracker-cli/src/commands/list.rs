@@ -62,6 +62,7 @@ fn table(entries: &[ListEntry<'_>]) -> Table {
         ("RUN", Align::Left),
         ("PIPELINE", Align::Left),
         ("STATUS", Align::Left),
+        ("PERF TESTS", Align::Left),
         ("CREATED (UTC)", Align::Left),
         ("DURATION", Align::Right),
         ("STEPS", Align::Right),
@@ -72,6 +73,10 @@ fn table(entries: &[ListEntry<'_>]) -> Table {
             opt_cell(Some(e.run_id)),
             opt_cell(e.pipeline),
             e.status.to_string(),
+            e.perf_tests.as_ref().map_or_else(
+                || "-".to_owned(),
+                |p| p.describe_run(e.status.is_finished()),
+            ),
             time_cell(Some(e.created_at)),
             duration_cell(e.duration_seconds),
             format!("{}/{}", e.steps_completed, e.steps_total),

@@ -3,9 +3,11 @@
 
 pub(crate) mod export;
 pub(crate) mod list;
+pub(crate) mod perf_tests;
 pub(crate) mod run;
 pub(crate) mod show;
 pub(crate) mod status;
+pub(crate) mod tensorboard;
 
 use std::io::Write;
 

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,13 +13,14 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use manifest::{Retention, RunOptions};
 use progress::{Display, FailureGuard, ProgressTracker, StepSpec, TrackerOptions};
-use telemetry_model::RunStatus;
+use telemetry_model::{PipelineRunRecord, RunStatus};
 
 use crate::channel::Follower;
 use crate::cli::RunArgs;
 use crate::commands::Context;
 use crate::exit::Outcome;
 use crate::pipeline::{Pipeline, Step};
+use crate::storage::StorageLedger;
 use crate::{supervise, sys};
 
 /// Environment variables every step gets.
@@ -61,88 +62,43 @@ pub(crate) fn run(
             spec
         })
         .collect();
-
-    let mut options = TrackerOptions::new(&pipeline.name, ctx.root.clone());
-    options.scenario_config_path = pipeline.scenario.clone();
-    options.run = RunOptions {
-        name: args.run_id.clone(),
-        retention: Retention { keep: args.keep },
-        ..RunOptions::default()
+    let settings = Settings {
+        pipeline: &pipeline.name,
+        scenario: pipeline.scenario.clone(),
+        run: RunOptions {
+            name: args.run_id.clone(),
+            retention: Retention { keep: args.keep },
+            ..RunOptions::default()
+        },
+        plain: args.plain,
+        heartbeat: args.heartbeat,
+        no_telemetry: args.no_telemetry,
+        interval: args.interval,
+        workdir: pipeline.dir.clone(),
+        tensorboard: args.tensorboard.clone(),
     };
-    options.heartbeat = Duration::from_secs_f64(args.heartbeat);
-    if args.plain {
-        options.display = Display::Plain;
-    }
-    let tracker = Arc::new(
-        ProgressTracker::start(options, specs)
-            .with_context(|| format!("cannot start a run under {}", ctx.root.path().display()))?,
-    );
-    let run_dir = std::path::absolute(tracker.dir()).unwrap_or_else(|_| tracker.dir().to_owned());
-    let signals = Signals::install(&tracker)?;
-    let telemetry = Telemetry::start(args, &tracker, &signals.current);
-    let warn: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|text| {
-        let _ = writeln!(std::io::stderr(), "warning: {text}");
-    });
-
-    let mut failure: Option<String> = None;
-    for step in pipeline.steps.iter().filter(|s| selected.contains(&s.id)) {
-        if signals.interrupted().is_some() {
-            break;
-        }
-        match run_step(
-            &tracker,
-            &pipeline,
-            step,
-            &run_dir,
-            &signals,
-            &warn,
-            telemetry.as_ref(),
-        ) {
-            Ok(StepEnd::Completed) => {}
-            Ok(StepEnd::Failed(reason)) => {
-                if !step.continue_on_error {
-                    failure = Some(format!("step `{}` failed: {reason}", step.id));
-                    break;
-                }
-            }
-            Ok(StepEnd::Interrupted) => break,
-            Err(e) => {
-                // Could not even record the step: the run's files are broken.
-                let _ = writeln!(err, "error: {e:#}");
-                failure = Some(format!("{e:#}"));
-                break;
-            }
-        }
-    }
-    if let Some(telemetry) = telemetry {
-        telemetry.sampler.stop();
-    }
-    if signals.interrupted().is_some() {
-        // The run was flushed as cancelled when the signal came; now that the
-        // step has stopped, add what the summary of any run has.
-        assess(&tracker, ctx, &pipeline.name, &thresholds, &run_dir);
-        let _ = tracker.rewrite_summary();
-        drop(tracker);
-        let _ = std::io::stdout().flush();
-        // Die by the signal, so the caller sees 130 / 143 as from any program.
-        signals.guard.reraise();
-        return Ok(Outcome::Failure);
+    let mut session = Session::start(ctx, &settings, specs)?;
+    let plan: Vec<(String, &Step)> = pipeline
+        .steps
+        .iter()
+        .filter(|s| selected.contains(&s.id))
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let failure = session.run_steps(&pipeline, &plan, err);
+    session.stop_sampling();
+    if session.interrupted() {
+        return Ok(session.end_interrupted(ctx, &pipeline.name, &thresholds));
     }
     let status = if failure.is_some() {
         RunStatus::Failed
     } else {
         RunStatus::Completed
     };
-    let recommendations = assess(&tracker, ctx, &pipeline.name, &thresholds, &run_dir);
-    let record = tracker.conclude(status, failure.as_deref())?;
-    if let Some(resources) = record.summary.extra.get("resources") {
-        err.write_all(
-            crate::commands::show::resources_table(&record, resources)
-                .to_text()
-                .as_bytes(),
-        )?;
-    }
-    print_recommendations(err, &recommendations, &run_dir)?;
+    let tracker = &session.tracker;
+    let recommendations = assess(tracker, ctx, &pipeline.name, &thresholds, &session.run_dir);
+    let record = session.conclude(status, failure.as_deref())?;
+    print_resources(err, &record)?;
+    print_recommendations(err, &recommendations, &session.run_dir)?;
     Ok(if status == RunStatus::Completed {
         Outcome::Success
     } else {
@@ -150,11 +106,263 @@ pub(crate) fn run(
     })
 }
 
+/// How often the final record is tried again when it cannot be written,
+/// and the pause between tries: a full disk may be freed meanwhile.
+const FINAL_WRITE_RETRIES: usize = 10;
+const FINAL_WRITE_PAUSE: Duration = Duration::from_millis(500);
+
+/// The HTML report `tracker run` writes next to `summary.md`.
+pub(crate) const REPORT_FILE: &str = "report.html";
+
+/// How a [`Session`] is set up.
+pub(crate) struct Settings<'a> {
+    /// Pipeline name of the run (history, ETA).
+    pub pipeline: &'a str,
+    /// Recorded as `scenario_config_path`.
+    pub scenario: Option<String>,
+    pub run: RunOptions,
+    pub plain: bool,
+    /// Seconds between heartbeat lines in plain mode.
+    pub heartbeat: f64,
+    pub no_telemetry: bool,
+    /// Seconds between telemetry samples.
+    pub interval: f64,
+    /// Where the steps run: relative artifact paths are relative to it.
+    pub workdir: PathBuf,
+    /// Mirror telemetry and step durations to TensorBoard under this
+    /// directory.
+    pub tensorboard: Option<PathBuf>,
+}
+
+/// A tracked run of commands: the tracker, its signal handling and its
+/// resource sampling. `tracker run` and `tracker perf-tests` drive one.
+pub(crate) struct Session {
+    pub tracker: Arc<ProgressTracker>,
+    /// The run directory, absolute.
+    pub run_dir: PathBuf,
+    signals: Signals,
+    telemetry: Option<Telemetry>,
+    warn: Arc<dyn Fn(String) + Send + Sync>,
+    /// Writes of the run's files that failed (a full disk).
+    storage: Arc<StorageLedger>,
+    /// Where the steps run (for the report's artifact links).
+    workdir: PathBuf,
+    /// The live TensorBoard mirror, until it fails.
+    mirror: Option<Arc<TensorboardMirror>>,
+}
+
+impl Session {
+    /// Creates the run (under `ctx.root`), installs the signal handlers and
+    /// starts sampling.
+    pub(crate) fn start(
+        ctx: &Context,
+        settings: &Settings<'_>,
+        specs: Vec<StepSpec>,
+    ) -> anyhow::Result<Self> {
+        let mut options = TrackerOptions::new(settings.pipeline, ctx.root.clone());
+        options.scenario_config_path = settings.scenario.clone();
+        options.run = settings.run.clone();
+        options.heartbeat = Duration::from_secs_f64(settings.heartbeat);
+        if settings.plain {
+            options.display = Display::Plain;
+        }
+        // A signal between the run's creation and its guard would kill the
+        // tracker and leave the run `running` (abandoned): hold the guarded
+        // signals until the guard is in place, then take what came.
+        let held = sys::hold_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+            .context("cannot hold signals while the run starts")?;
+        let tracker =
+            Arc::new(ProgressTracker::start(options, specs).with_context(|| {
+                format!("cannot start a run under {}", ctx.root.path().display())
+            })?);
+        let run_dir =
+            std::path::absolute(tracker.dir()).unwrap_or_else(|_| tracker.dir().to_owned());
+        let signals = Signals::install(&tracker)?;
+        drop(held);
+        let storage = Arc::new(StorageLedger::default());
+        let mirror = settings
+            .tensorboard
+            .as_deref()
+            .and_then(|dir| TensorboardMirror::create(dir, tracker.run_id()))
+            .map(Arc::new);
+        let telemetry = Telemetry::start(
+            settings,
+            &tracker,
+            &signals.current,
+            &storage,
+            mirror.clone(),
+        );
+        let warn: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|text| {
+            let _ = writeln!(std::io::stderr(), "warning: {text}");
+        });
+        Ok(Self {
+            tracker,
+            run_dir,
+            signals,
+            telemetry,
+            warn,
+            storage,
+            workdir: std::path::absolute(&settings.workdir)
+                .unwrap_or_else(|_| settings.workdir.clone()),
+            mirror,
+        })
+    }
+
+    /// Runs `(tracked step id, pipeline step)` in order until one fails
+    /// (without `continue_on_error`) or a signal comes; returns why the run
+    /// failed, if it did.
+    pub(crate) fn run_steps(
+        &self,
+        pipeline: &Pipeline,
+        plan: &[(String, &Step)],
+        err: &mut dyn Write,
+    ) -> Option<String> {
+        for (tracked, step) in plan {
+            if self.interrupted() {
+                break;
+            }
+            match run_step(self, pipeline, tracked, step) {
+                Ok(StepEnd::Completed) => {}
+                Ok(StepEnd::Failed(reason)) => {
+                    if !step.continue_on_error {
+                        return Some(format!("step `{tracked}` failed: {reason}"));
+                    }
+                }
+                Ok(StepEnd::Interrupted) => break,
+                Err(e) => {
+                    // Could not even record the step: the run's files are broken.
+                    let _ = writeln!(err, "error: {e:#}");
+                    return Some(format!("{e:#}"));
+                }
+            }
+        }
+        None
+    }
+
+    /// Ends the run with `status`: records what could not be written on the
+    /// way (`summary.storage_errors`), then the final record and summary. If
+    /// even that cannot be written (the disk is still full), it tries again
+    /// for a few seconds before giving up with an error.
+    pub(crate) fn conclude(
+        &self,
+        status: RunStatus,
+        reason: Option<&str>,
+    ) -> anyhow::Result<PipelineRunRecord> {
+        let lost = self.storage.summary();
+        if !lost.is_empty() {
+            self.tracker
+                .set_summary_value("storage_errors", serde_json::json!(lost));
+        }
+        let mut result = self.tracker.conclude(status, reason);
+        for _ in 0..FINAL_WRITE_RETRIES {
+            let Err(progress::Error::Manifest(_)) = &result else {
+                break;
+            };
+            std::thread::sleep(FINAL_WRITE_PAUSE);
+            // The run is finished in memory: write its record and summary again.
+            result = self
+                .tracker
+                .rewrite_summary()
+                .map(|()| self.tracker.record());
+        }
+        let record = result.with_context(|| {
+            format!(
+                "cannot write the final state of run {} (it will list as abandoned)",
+                self.tracker.run_id()
+            )
+        })?;
+        self.finish_extras(&record);
+        Ok(record)
+    }
+
+    /// What comes after the run's own files: `report.html` next to the
+    /// summary, the TensorBoard mirror's last steps. Failures are warnings.
+    fn finish_extras(&self, record: &PipelineRunRecord) {
+        if let Err(e) = self.write_report(record) {
+            let _ = writeln!(std::io::stderr(), "warning: report.html not written: {e:#}");
+        }
+        if let Some(mirror) = &self.mirror {
+            mirror.record_run(record);
+        }
+    }
+
+    /// Renders `report.html` into the run directory (atomically).
+    fn write_report(&self, record: &PipelineRunRecord) -> anyhow::Result<()> {
+        let contents = manifest::read_manifest(&self.run_dir.join(manifest::files::MANIFEST))?;
+        let (samples, _) = crate::view::read_telemetry(&self.run_dir)?;
+        let mut input = report::ReportInput::new(record);
+        input.snapshots = &samples;
+        input.recommendations = &contents.recommendations;
+        input.perf_tests = &contents.perf_tests;
+        input.links = report::ArtifactLinks {
+            base_dir: Some(self.workdir.clone()),
+            report_dir: Some(self.run_dir.clone()),
+        };
+        let html = report::render_html(&input);
+        manifest::write_atomic(&self.run_dir.join(REPORT_FILE), html.as_bytes(), false)?;
+        Ok(())
+    }
+
+    /// Whether SIGINT, SIGTERM or SIGHUP arrived.
+    pub(crate) fn interrupted(&self) -> bool {
+        self.signals.interrupted().is_some()
+    }
+
+    /// Stops the resource sampler (the run's telemetry is then complete).
+    pub(crate) fn stop_sampling(&mut self) {
+        if let Some(telemetry) = self.telemetry.take() {
+            telemetry.sampler.stop();
+        }
+    }
+
+    /// After a signal: the run was flushed as cancelled when it came; now
+    /// that the step has stopped, add what the summary of any run has, then
+    /// end by the signal, so the caller sees 130 / 143 as from any program.
+    pub(crate) fn end_interrupted(
+        mut self,
+        ctx: &Context,
+        pipeline: &str,
+        thresholds: &recommend::Thresholds,
+    ) -> Outcome {
+        self.stop_sampling();
+        assess(&self.tracker, ctx, pipeline, thresholds, &self.run_dir);
+        let _ = self.tracker.rewrite_summary();
+        self.finish_extras(&self.tracker.record());
+        let Self {
+            tracker, signals, ..
+        } = self;
+        drop(tracker);
+        let _ = std::io::stdout().flush();
+        signals.guard.reraise();
+        Outcome::Failure
+    }
+}
+
+/// The per-step resource table `tracker run` prints at the end.
+pub(crate) fn print_resources(
+    err: &mut dyn Write,
+    record: &telemetry_model::PipelineRunRecord,
+) -> std::io::Result<()> {
+    if let Some(resources) = record.summary.extra.get("resources") {
+        err.write_all(
+            crate::commands::show::resources_table(record, resources)
+                .to_text()
+                .as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The progress channel file of a tracked step.
+pub(crate) fn channel_path(run_dir: &Path, tracked_id: &str) -> PathBuf {
+    run_dir.join("progress").join(format!("{tracked_id}.jsonl"))
+}
+
 /// Rates the run: recommendations (appended to the manifest) and resource
 /// aggregates (`summary.resources`), from its telemetry, its steps and the
 /// history of the pipeline. Never fails the run: unreadable inputs count as
 /// absent.
-fn assess(
+pub(crate) fn assess(
     tracker: &ProgressTracker,
     ctx: &Context,
     pipeline: &str,
@@ -203,7 +411,7 @@ fn step_history(
         .collect()
 }
 
-fn print_recommendations(
+pub(crate) fn print_recommendations(
     err: &mut dyn Write,
     recommendations: &[telemetry_model::PerformanceRecommendation],
     run_dir: &Path,
@@ -223,7 +431,12 @@ fn print_recommendations(
         err,
         "Summary: {}",
         run_dir.join(manifest::files::SUMMARY_MD).display()
-    )
+    )?;
+    let report = run_dir.join(REPORT_FILE);
+    if report.is_file() {
+        writeln!(err, "Report:  {}", report.display())?;
+    }
+    Ok(())
 }
 
 /// The ids of the steps to run: enabled in the file, minus `--skip`, and
@@ -273,32 +486,58 @@ enum StepEnd {
     Interrupted,
 }
 
+/// Runs `step` as the tracked step `id` (its own id in `tracker run`, a
+/// per-repetition id in `tracker perf-tests`); the command sees the
+/// pipeline's step id in `TRACKER_STEP_ID`.
 fn run_step(
-    tracker: &Arc<ProgressTracker>,
+    session: &Session,
     pipeline: &Pipeline,
+    id: &str,
     step: &Step,
-    run_dir: &Path,
-    signals: &Signals,
-    warn: &Arc<dyn Fn(String) + Send + Sync>,
-    telemetry: Option<&Telemetry>,
 ) -> anyhow::Result<StepEnd> {
-    match tracker.start_step(&step.id) {
+    let Session {
+        tracker,
+        run_dir,
+        signals,
+        telemetry,
+        warn,
+        storage,
+        mirror,
+        ..
+    } = session;
+    let telemetry = telemetry.as_ref();
+    match tracker.start_step(id) {
         Ok(()) => {}
         Err(progress::Error::Finished) => return Ok(StepEnd::Interrupted),
+        // Started in memory; the next record written says so.
+        Err(progress::Error::Manifest(e)) => storage.note("manifest", &e),
         Err(e) => return Err(e.into()),
     }
+    // The step runs even if its log and channel cannot be created (a full
+    // disk): its output still reaches the terminal.
     let logs = run_dir.join(manifest::files::LOGS_DIR);
     let channels = run_dir.join("progress");
     for dir in [&logs, &channels] {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            storage.note("log", &format!("cannot create {}: {e}", dir.display()));
+        }
     }
-    let log_path = logs.join(format!("{}.log", step.id));
-    let log =
-        Arc::new(Mutex::new(File::create(&log_path).with_context(|| {
-            format!("cannot create {}", log_path.display())
-        })?));
-    let channel = channels.join(format!("{}.jsonl", step.id));
-    File::create(&channel).with_context(|| format!("cannot create {}", channel.display()))?;
+    let log_path = logs.join(format!("{id}.log"));
+    let log = match File::create(&log_path) {
+        Ok(file) => Some(file),
+        Err(e) => {
+            storage.note("log", &format!("cannot create {}: {e}", log_path.display()));
+            None
+        }
+    };
+    let log = Arc::new(Mutex::new(log));
+    let channel = channel_path(run_dir, id);
+    if let Err(e) = File::create(&channel) {
+        storage.note(
+            "progress channel",
+            &format!("cannot create {}: {e}", channel.display()),
+        );
+    }
 
     let exe = std::env::current_exe().context("cannot find the tracker's own executable")?;
     let spawned = Command::new(exe)
@@ -321,7 +560,10 @@ fn run_step(
         Ok(child) => child,
         Err(e) => {
             let reason = format!("cannot start the step: {e}");
-            tracker.fail_step(&step.id, &reason)?;
+            match tracker.fail_step(id, &reason) {
+                Err(progress::Error::Manifest(e)) => storage.note("manifest", &e),
+                other => other?,
+            }
             return Ok(StepEnd::Failed(reason));
         }
     };
@@ -333,18 +575,18 @@ fn run_step(
         child
             .stdout
             .take()
-            .map(|s| tee(Box::new(s), false, Arc::clone(&log), Arc::clone(tracker))),
+            .map(|s| tee(Box::new(s), false, Arc::clone(&log), session)),
         child
             .stderr
             .take()
-            .map(|s| tee(Box::new(s), true, Arc::clone(&log), Arc::clone(tracker))),
+            .map(|s| tee(Box::new(s), true, Arc::clone(&log), session)),
     ]
     .into_iter()
     .flatten()
     .collect();
     let follower = Follower::start(
         Arc::clone(tracker),
-        step.id.clone(),
+        id.to_owned(),
         channel,
         Arc::clone(warn),
     );
@@ -357,21 +599,33 @@ fn run_step(
     follower.finish();
     let waited = waited.context("cannot wait for the step's process")?;
     let (code, reason) = describe(waited.status);
-    let peak = telemetry.and_then(|t| t.peak_rss_mb(&step.id));
-    let _ = tracker.set_step_resources(&step.id, Some(code), Some(waited.cpu_seconds), peak);
+    let peak = telemetry.and_then(|t| t.peak_rss_mb(id));
+    let _ = tracker.set_step_resources(id, Some(code), Some(waited.cpu_seconds), peak);
     let status = waited.status;
     if signals.interrupted().is_some() {
         return Ok(StepEnd::Interrupted);
     }
     let result = if status.success() {
-        tracker.complete_step(&step.id).map(|()| StepEnd::Completed)
+        tracker.complete_step(id).map(|()| StepEnd::Completed)
     } else {
         tracker
-            .fail_step(&step.id, &reason)
-            .map(|()| StepEnd::Failed(reason))
+            .fail_step(id, &reason)
+            .map(|()| StepEnd::Failed(reason.clone()))
     };
+    if let Some(mirror) = mirror {
+        mirror.record_run(&tracker.record());
+    }
     match result {
         Err(progress::Error::Finished) => Ok(StepEnd::Interrupted),
+        // Ended in memory; the next record written says so.
+        Err(progress::Error::Manifest(e)) => {
+            storage.note("manifest", &e);
+            Ok(if status.success() {
+                StepEnd::Completed
+            } else {
+                StepEnd::Failed(reason)
+            })
+        }
         other => Ok(other?),
     }
 }
@@ -390,13 +644,16 @@ fn describe(status: ExitStatus) -> (i32, String) {
     }
 }
 
-/// Copies a child's stream to the terminal and to the step's log.
+/// Copies a child's stream to the terminal and to the step's log (if it
+/// could be created; a failed write is noted, the copying goes on).
 fn tee(
     mut source: Box<dyn Read + Send>,
     to_stderr: bool,
-    log: Arc<Mutex<File>>,
-    tracker: Arc<ProgressTracker>,
+    log: Arc<Mutex<Option<File>>>,
+    session: &Session,
 ) -> std::thread::JoinHandle<()> {
+    let tracker = Arc::clone(&session.tracker);
+    let storage = Arc::clone(&session.storage);
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -406,8 +663,11 @@ fn tee(
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             };
-            if let Ok(mut file) = log.lock() {
-                let _ = file.write_all(&buf[..n]);
+            if let Ok(mut file) = log.lock()
+                && let Some(file) = file.as_mut()
+                && let Err(e) = file.write_all(&buf[..n])
+            {
+                storage.note("log", &e);
             }
             tracker.print_output(to_stderr, &buf[..n]);
         }
@@ -423,11 +683,13 @@ struct Telemetry {
 impl Telemetry {
     /// Starts sampling unless `--no-telemetry` or `TRACKER_TELEMETRY=0`.
     fn start(
-        args: &RunArgs,
+        settings: &Settings<'_>,
         tracker: &Arc<ProgressTracker>,
         current: &Arc<AtomicU32>,
+        storage: &Arc<StorageLedger>,
+        mirror: Option<Arc<TensorboardMirror>>,
     ) -> Option<Self> {
-        if args.no_telemetry || sampler::disabled_by_env() {
+        if settings.no_telemetry || sampler::disabled_by_env() {
             return None;
         }
         // The one log line about a missing GPU library; samples carry it as a note.
@@ -436,7 +698,7 @@ impl Telemetry {
         }
         let peaks: Arc<Mutex<std::collections::HashMap<String, f64>>> = Arc::default();
         let config = sampler::SamplerConfig {
-            interval: Duration::from_secs_f64(args.interval),
+            interval: Duration::from_secs_f64(settings.interval),
             ..sampler::SamplerConfig::default()
         };
         let probe = {
@@ -455,7 +717,7 @@ impl Telemetry {
         let sink = {
             let tracker = Arc::clone(tracker);
             let peaks = Arc::clone(&peaks);
-            let mut warned = false;
+            let storage = Arc::clone(storage);
             move |snapshot: &telemetry_model::TelemetrySnapshot| {
                 if let (Some(step), Some(rss)) = (&snapshot.step_id, snapshot.memory_rss_mb)
                     && let Ok(mut peaks) = peaks.lock()
@@ -463,11 +725,12 @@ impl Telemetry {
                     let peak = peaks.entry(step.clone()).or_insert(0.0);
                     *peak = peak.max(rss);
                 }
-                // Telemetry never fails a run; say once that it is degraded.
-                if let Err(e) = tracker.append_telemetry(snapshot)
-                    && !std::mem::replace(&mut warned, true)
-                {
-                    let _ = writeln!(std::io::stderr(), "warning: telemetry not written: {e}");
+                // Telemetry never fails a run; it is counted and said once.
+                if let Err(e) = tracker.append_telemetry(snapshot) {
+                    storage.note("telemetry", &e);
+                }
+                if let Some(mirror) = &mirror {
+                    mirror.record_snapshot(snapshot);
                 }
             }
         };
@@ -479,6 +742,55 @@ impl Telemetry {
 
     fn peak_rss_mb(&self, step_id: &str) -> Option<f64> {
         self.peaks.lock().ok()?.get(step_id).copied()
+    }
+}
+
+/// The live TensorBoard mirror of `tracker run --tensorboard DIR`. It never
+/// fails the run: the first error is reported and the mirror stops.
+struct TensorboardMirror {
+    inner: Mutex<Option<tensorboard::Mirror>>,
+}
+
+impl TensorboardMirror {
+    /// A mirror under `DIR/RUN_ID`, or `None` (with a warning) if it cannot
+    /// be created.
+    fn create(dir: &Path, run_id: &str) -> Option<Self> {
+        let logdir = tensorboard::run_logdir(dir, run_id);
+        match tensorboard::Mirror::create(&logdir) {
+            Ok(mirror) => Some(Self {
+                inner: Mutex::new(Some(mirror)),
+            }),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: no TensorBoard mirror: {e}; the run goes on without it"
+                );
+                None
+            }
+        }
+    }
+
+    fn with(&self, write: impl FnOnce(&mut tensorboard::Mirror) -> tensorboard::Result<usize>) {
+        let Ok(mut slot) = self.inner.lock() else {
+            return;
+        };
+        if let Some(mirror) = slot.as_mut()
+            && let Err(e) = write(mirror)
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: TensorBoard mirror stopped: {e}; the run goes on without it"
+            );
+            *slot = None;
+        }
+    }
+
+    fn record_snapshot(&self, snapshot: &telemetry_model::TelemetrySnapshot) {
+        self.with(|m| m.record_snapshot(snapshot));
+    }
+
+    fn record_run(&self, record: &PipelineRunRecord) {
+        self.with(|m| m.record_run(record));
     }
 }
 

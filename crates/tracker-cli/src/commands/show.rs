@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use manifest::RunState;
+use perf_gate::{PerfSummary, ResultsDoc, format_throughput};
 use telemetry_model::{
     PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, Timestamp, format_eta,
 };
@@ -86,6 +87,15 @@ fn header_fields(view: &RunView, now: Timestamp) -> Vec<(&'static str, String)> 
     if let Some(step) = focus_step(record).filter(|_| !view.entry.state.is_finished()) {
         fields.push(("current step", clean(step.label())));
     }
+    if let Some(perf) = PerfSummary::from_record(record) {
+        let against = perf
+            .baselines
+            .as_deref()
+            .map(|b| format!(" against {}", clean(b)))
+            .unwrap_or_default();
+        let verdict = perf.describe_run(view.entry.state.is_finished());
+        fields.push(("perf tests", format!("{verdict}{against}")));
+    }
     fields.extend([
         ("scenario", opt_cell(record.scenario_config_path.as_deref())),
         ("initiator", opt_cell(record.initiator.as_deref())),
@@ -137,17 +147,22 @@ fn steps_table(record: &PipelineRunRecord) -> Table {
     table
 }
 
-fn perf_table(results: &[PerformanceTestResult]) -> Table {
+/// The perf tests of a run, with the unit and ratios from
+/// `perf_test_results.json` where the run directory has it.
+fn perf_table(results: &[PerformanceTestResult], details: Option<&ResultsDoc>) -> Table {
     let mut table = Table::new(&[
         ("TEST", Align::Left),
         ("STATUS", Align::Left),
         ("MEASURED", Align::Right),
         ("BASELINE", Align::Right),
+        ("UNIT", Align::Left),
         ("RATIO", Align::Right),
+        ("SOFT/HARD", Align::Left),
         ("DURATION", Align::Right),
     ]);
-    let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), format_throughput);
     for r in results {
+        let detail = details.and_then(|d| d.results.iter().find(|o| o.result.test_id == r.test_id));
         let ratio = match (r.throughput_measured, r.throughput_baseline) {
             (Some(m), Some(b)) if b > 0.0 => format!("{:.2}", m / b),
             (_, None) => "no baseline".to_owned(),
@@ -158,7 +173,12 @@ fn perf_table(results: &[PerformanceTestResult]) -> Table {
             r.status.to_string(),
             num(r.throughput_measured),
             num(r.throughput_baseline),
+            detail.map_or_else(|| "-".to_owned(), |d| clean(&d.unit)),
             ratio,
+            detail.and_then(|d| d.tolerance).map_or_else(
+                || "-".to_owned(),
+                |t| format!("{:.2}/{:.2}", t.soft_ratio, t.hard_ratio),
+            ),
             duration_cell(r.duration_seconds),
         ]);
     }
@@ -272,7 +292,8 @@ pub(crate) fn human(view: &RunView, now: Timestamp) -> String {
     let perf = &view.contents.perf_tests;
     if !perf.is_empty() {
         let _ = write!(out, "\nPerformance tests ({})\n", perf.len());
-        out.push_str(&perf_table(perf).to_text());
+        let details = ResultsDoc::read(&view.entry.dir);
+        out.push_str(&perf_table(perf, details.as_ref()).to_text());
     }
     out
 }
@@ -299,7 +320,8 @@ pub(crate) fn markdown(view: &RunView, now: Timestamp) -> String {
     let perf = &view.contents.perf_tests;
     if !perf.is_empty() {
         out.push_str("\n## Performance tests\n\n");
-        out.push_str(&perf_table(perf).to_markdown());
+        let details = ResultsDoc::read(&view.entry.dir);
+        out.push_str(&perf_table(perf, details.as_ref()).to_markdown());
     }
     out
 }

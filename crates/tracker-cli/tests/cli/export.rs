@@ -18,8 +18,19 @@ fn json_export_round_trips_to_what_show_reads() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let exported: serde_json::Value =
+    let mut exported: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    // The export also carries every telemetry sample, as model snapshots.
+    let telemetry = exported
+        .as_object_mut()
+        .unwrap()
+        .remove("telemetry")
+        .unwrap();
+    let samples: Vec<telemetry_model::TelemetrySnapshot> =
+        serde_json::from_value(telemetry).unwrap();
+    assert_eq!(samples.len(), 3);
+    assert_eq!(samples[1].cpu_percent_process, Some(55.5));
+    // The rest is exactly what `show` reads.
     let shown = tracker(fx.root(), &["show", "alpha", "--format", "json"]);
     let shown: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
     assert_eq!(exported, shown);
@@ -71,4 +82,90 @@ fn export_to_a_directory_fails_cleanly_and_leaves_nothing() {
         2,
         "only run-tracker/ and somedir/, no temporary file"
     );
+}
+
+#[test]
+fn html_export_is_one_self_contained_file() {
+    let fx = fixture::build();
+    let file = fx.root().join("report.html");
+    let out = tracker(
+        fx.root(),
+        &[
+            "export",
+            "alpha",
+            "--format",
+            "html",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for expected in [
+        "alpha",
+        "imitation-demo",
+        "Pre-train by behaviour cloning",
+        "<svg",
+        "throughput_below_baseline",
+        "pretrain_throughput",
+        "gpu: NVML unavailable (test)",
+    ] {
+        assert!(html.contains(expected), "missing {expected:?}");
+    }
+    // Nothing to fetch: no scripts, no external stylesheets or images.
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("src=\"http") && !html.contains("<link"));
+    // Artifact links are relative to the report.
+    assert!(html.contains("href=\"data/trajectories.json\"") || html.contains("trajectories.json"));
+    // To stdout as well.
+    let out = tracker(fx.root(), &["export", "beta", "--format", "html"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("nightly"));
+}
+
+#[test]
+fn tensorboard_converts_a_run_and_replaces_its_earlier_conversion() {
+    let fx = fixture::build();
+    let logdir = fx.root().join("tb");
+    for round in 0..2 {
+        let out = tracker(
+            fx.root(),
+            &["tensorboard", "alpha", "--logdir", logdir.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).contains("3 samples"), "{}", stderr(&out));
+        if round == 1 {
+            assert!(
+                stderr(&out).contains("replacing 1 earlier file"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+    let files: Vec<_> = std::fs::read_dir(logdir.join("alpha"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with("events.out.tfevents."), "{name}");
+    // TFRecord framing: the first record's length and its masked CRC-32C.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+    assert_eq!(crc, tensorboard::masked_crc32c(&bytes[..8]));
+    let data = &bytes[12..12 + len];
+    assert!(data.windows(13).any(|w| w == b"brain.Event:2"));
+    // A file where a directory should be is refused.
+    let out = tracker(
+        fx.root(),
+        &[
+            "tensorboard",
+            "alpha",
+            "--logdir",
+            files[0].to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

@@ -6,7 +6,7 @@ use manifest::{ArtifactRoot, Retention, RunOptions, RunWriter};
 use serde_json::json;
 use telemetry_model::{
     PerfStatus, PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, RunStatus,
-    Severity, StepExecutionEntry, StepStatus, Timestamp,
+    Severity, StepExecutionEntry, StepStatus, TelemetrySnapshot, Timestamp,
 };
 
 /// Holds the temporary root and the writer of the one live run.
@@ -134,6 +134,19 @@ pub(crate) fn build() -> Fixture {
         StepStatus::Completed,
     );
     r.steps[0].artifacts = vec!["data/trajectories.json".into()];
+    // Three telemetry samples in the second step.
+    for (i, cpu) in [40.0, 55.5, 61.0].into_iter().enumerate() {
+        w.append_telemetry(&TelemetrySnapshot {
+            timestamp_ms: 1_735_725_615_000 + i as i64 * 1000,
+            step_id: Some("pretrain".into()),
+            cpu_percent_process: Some(cpu),
+            memory_rss_mb: Some(512.0 + i as f64),
+            steps_per_sec: Some(700.0),
+            notes: vec!["gpu: NVML unavailable (test)".into()],
+            ..TelemetrySnapshot::default()
+        })
+        .expect("telemetry");
+    }
     w.append_recommendation(&PerformanceRecommendation {
         trigger: "throughput_below_baseline".into(),
         severity: Severity::Warning,

@@ -8,6 +8,7 @@ mod errors;
 mod export;
 mod fixture;
 mod list;
+mod perf_tests;
 mod run;
 mod show;
 

@@ -762,3 +762,71 @@ fn bad_rules_are_refused_before_anything_runs() {
     );
     assert!(!root.exists() && !dir.path().join("ran").exists());
 }
+
+#[test]
+fn a_run_writes_its_html_report_and_mirrors_to_tensorboard_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        r#"
+[pipeline]
+name = "mirrored"
+[[steps]]
+id = "work"
+run = 'for i in 1 2 3; do echo "{\"steps\": $((i * 100))}" >> "$TRACKER_PROGRESS"; sleep 0.25; done'
+[[steps]]
+id = "done"
+run = "true"
+"#,
+    );
+    let root = dir.path().join("out");
+    let tb = dir.path().join("tb");
+    let out = tracker(
+        &root,
+        &[
+            "run",
+            "--plain",
+            "--interval",
+            "0.2",
+            "--tensorboard",
+            tb.to_str().unwrap(),
+            pipeline.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let record = only_run(&root);
+    let run_dir = PathBuf::from(record.artifact_dir.unwrap());
+    let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    assert!(html.contains("mirrored") && html.contains("<svg"));
+    assert!(stderr(&out).contains("Report:  "), "{}", stderr(&out));
+    let events: Vec<_> = std::fs::read_dir(tb.join(&record.run_id))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let bytes = std::fs::read(&events[0]).unwrap();
+    // The version record, samples and both steps' durations.
+    assert!(bytes.len() > 200, "{} bytes", bytes.len());
+    for tag in [&b"cpu/system_percent"[..], b"work", b"done"] {
+        assert!(bytes.windows(tag.len()).any(|w| w == tag), "{tag:?}");
+    }
+    // A logdir that cannot be created: a warning, and the run still completes.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file").unwrap();
+    let out = tracker(
+        &root,
+        &[
+            "run",
+            "--plain",
+            "--tensorboard",
+            blocked.to_str().unwrap(),
+            pipeline.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: no TensorBoard mirror"),
+        "{}",
+        stderr(&out)
+    );
+}

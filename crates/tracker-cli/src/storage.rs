@@ -1,0 +1,82 @@
+//! Failed writes of a run's own files — a full disk, for instance. While the
+//! pipeline runs they are counted, reported once per kind of file, and never
+//! fatal: every manifest record is a complete snapshot, so the next write
+//! that succeeds catches up. The run's summary says what was lost
+//! (`summary.storage_errors`).
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::io::Write as _;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+struct Entry {
+    failures: u64,
+    first: String,
+}
+
+/// What could not be written, by kind of file.
+#[derive(Debug, Default)]
+pub(crate) struct StorageLedger {
+    entries: Mutex<BTreeMap<&'static str, Entry>>,
+}
+
+impl StorageLedger {
+    /// Records a failed write of `what` (`manifest`, `telemetry`, `log`…);
+    /// the first failure of each kind prints a warning.
+    pub(crate) fn note(&self, what: &'static str, error: &dyn Display) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let entry = entries.entry(what).or_default();
+        entry.failures += 1;
+        if entry.failures == 1 {
+            entry.first = error.to_string();
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: cannot write the run's {what}: {error}; the pipeline goes on{}",
+                match what {
+                    "manifest" => ", and the next record written catches up",
+                    "telemetry" => " without these samples",
+                    _ => "",
+                }
+            );
+        }
+    }
+
+    /// One line per kind of file that failed, for the summary; empty when
+    /// every write succeeded.
+    pub(crate) fn summary(&self) -> Vec<String> {
+        let Ok(entries) = self.entries.lock() else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .map(|(what, e)| {
+                let writes = if e.failures == 1 { "write" } else { "writes" };
+                format!("{what}: {} {writes} failed ({})", e.failures, e.first)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_kind_and_keeps_the_first_error() {
+        let ledger = StorageLedger::default();
+        assert!(ledger.summary().is_empty());
+        ledger.note("telemetry", &"No space left on device");
+        ledger.note("telemetry", &"other");
+        ledger.note("manifest", &"No space left on device");
+        assert_eq!(
+            ledger.summary(),
+            [
+                "manifest: 1 write failed (No space left on device)",
+                "telemetry: 2 writes failed (No space left on device)",
+            ]
+        );
+    }
+}

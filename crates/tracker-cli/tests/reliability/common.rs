@@ -1,0 +1,144 @@
+//! Plumbing shared by the reliability tests: the binary, pipelines, waiting,
+//! the processes a run left behind, a seeded random source.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use manifest::{ArtifactRoot, Listing, Query, list_runs};
+
+/// The `tracker` binary under test.
+pub(crate) const TRACKER: &str = env!("CARGO_BIN_EXE_tracker");
+
+/// `tracker --artifact-root ROOT ARGS…`, with the environment cleaned of
+/// anything that would point it elsewhere.
+pub(crate) fn tracker(root: &Path) -> Command {
+    let mut command = Command::new(TRACKER);
+    command
+        .arg("--artifact-root")
+        .arg(root)
+        .env_remove("TRACKER_ARTIFACT_ROOT")
+        .env_remove("ROBOT_SF_ARTIFACT_ROOT")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Runs `tracker` to completion.
+pub(crate) fn run(root: &Path, args: &[&str]) -> Output {
+    tracker(root).args(args).output().expect("run tracker")
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub(crate) fn write_pipeline(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A one-step pipeline that succeeds at once.
+pub(crate) fn quick_pipeline(dir: &Path) -> PathBuf {
+    write_pipeline(
+        dir,
+        "quick.toml",
+        "[pipeline]\nname = \"quick\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+    )
+}
+
+/// Polls `done` every 5 ms for up to `limit`; whether it became true.
+pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Every run under `root`, read through the library the CLI uses.
+pub(crate) fn listing(root: &Path) -> Listing {
+    list_runs(&ArtifactRoot::new(root), &Query::default()).unwrap()
+}
+
+/// Live processes (not zombies) whose environment names a run directory
+/// under `root`: every step command, its children and every supervisor of
+/// a run there carry `TRACKER_RUN_DIR`.
+pub(crate) fn processes_of(root: &Path) -> Vec<(u32, String)> {
+    let needle = format!("TRACKER_RUN_DIR={}", root.display());
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let matches = environ
+            .split(|b| *b == 0)
+            .any(|var| var.starts_with(needle.as_bytes()));
+        if matches && alive(pid) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push((pid, text(&cmdline).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+/// Alive and not a zombie.
+pub(crate) fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(')').next().map(|r| r.trim_start().to_owned()))
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+/// A small seeded generator (xorshift64*): the seed is printed, so a
+/// failure can be replayed with `TRACKER_TEST_SEED`.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn from_env(test: &str) -> Self {
+        let seed = std::env::var("TRACKER_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{test}: TRACKER_TEST_SEED={seed}");
+        }
+        Self(seed.max(1))
+    }
+
+    /// Uniform in [0, 1).
+    pub(crate) fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A count from the environment (for longer runs than CI's), else `default`.
+pub(crate) fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -1,0 +1,13 @@
+//! Reliability of the `tracker` binary under faults (issue #7, SPEC §4–§5):
+//! kills at random moments, many runs at once, hostile input, a full or
+//! read-only artifact root. `docs/reliability.md` lists each guarantee with
+//! the test here that proves it.
+
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod concurrent;
+mod faults;
+mod hostile;
+mod kill;
