@@ -86,6 +86,17 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A line longer than readers accept ([`crate::MAX_LINE_BYTES`]) was
+    /// refused; nothing was written.
+    #[error("refused to write a {len}-byte line to {}: readers skip lines over {limit} bytes", path.display())]
+    LineTooLong {
+        /// The file.
+        path: PathBuf,
+        /// Bytes of the line.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The file system took only part of a line (disk full). The part is
     /// cut off again (or, if that fails, terminated before the next
     /// append), so the file ends on whole lines and later records are not

@@ -70,6 +70,14 @@ impl LineFile {
             source,
         })?;
         self.buf.push(b'\n');
+        if self.buf.len() > MAX_LINE_BYTES {
+            // Readers skip such a line: refuse it rather than write it.
+            return Err(Error::LineTooLong {
+                path: self.path.clone(),
+                len: self.buf.len(),
+                limit: MAX_LINE_BYTES,
+            });
+        }
         let written = loop {
             match self.file.write(&self.buf) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -247,6 +255,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_readers_would_skip_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.jsonl");
+        let mut file = LineFile::open(&path).unwrap();
+        file.append(&"short").unwrap();
+        let huge = "x".repeat(MAX_LINE_BYTES);
+        assert!(matches!(
+            file.append(&huge),
+            Err(Error::LineTooLong { len, limit: MAX_LINE_BYTES, .. }) if len > MAX_LINE_BYTES
+        ));
+        file.append(&"after").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "\"short\"\n\"after\"\n"
+        );
+    }
 
     fn lines_of(input: &[u8], max: usize) -> Vec<String> {
         let mut reader = LineReader::with_limit(input, max);

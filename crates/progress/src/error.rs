@@ -31,6 +31,14 @@ pub enum Error {
         /// Where the step is.
         status: StepStatus,
     },
+    /// A step reported more artifacts than it may record.
+    #[error("step `{step}` already has {limit} artifacts; no more are recorded")]
+    TooManyArtifacts {
+        /// The step.
+        step: String,
+        /// The limit ([`crate::MAX_ARTIFACTS_PER_STEP`]).
+        limit: usize,
+    },
     /// The run already reached its final status; nothing may change it.
     #[error("the run has already finished")]
     Finished,

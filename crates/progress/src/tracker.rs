@@ -218,6 +218,11 @@ impl std::fmt::Debug for ProgressTracker {
 /// Longest step id.
 pub const MAX_STEP_ID_LEN: usize = 64;
 
+/// Most artifacts one step records: every manifest record lists every
+/// step's artifacts, and a record must stay well under the readers' line
+/// limit ([`manifest::MAX_LINE_BYTES`]).
+pub const MAX_ARTIFACTS_PER_STEP: usize = 1000;
+
 /// Whether `id` may be a step id: letters, digits, `_`, `.` and `-`, at most
 /// [`MAX_STEP_ID_LEN`] bytes, not starting with `.` (it names a log file).
 pub fn valid_step_id(id: &str) -> bool {
@@ -434,7 +439,9 @@ impl ProgressTracker {
         Ok(())
     }
 
-    /// Records a file the step produced.
+    /// Records a file the step produced (once; at most
+    /// [`MAX_ARTIFACTS_PER_STEP`] per step, so every record stays a line
+    /// readers accept).
     pub fn add_artifact(&self, step_id: &str, path: impl Into<String>) -> Result<()> {
         let mut state = self.lock();
         let i = state.index(step_id)?;
@@ -442,6 +449,13 @@ impl ProgressTracker {
             return Err(Error::Finished);
         }
         let path = path.into();
+        let artifacts = &state.record.steps[i].artifacts;
+        if artifacts.len() >= MAX_ARTIFACTS_PER_STEP && !artifacts.contains(&path) {
+            return Err(Error::TooManyArtifacts {
+                step: step_id.to_owned(),
+                limit: MAX_ARTIFACTS_PER_STEP,
+            });
+        }
         if !state.record.steps[i].artifacts.contains(&path) {
             state.record.steps[i].artifacts.push(path);
             state.commit()?;

@@ -364,3 +364,32 @@ fn bad_declarations_are_refused_before_anything_is_written() {
     assert!(matches!(bad, Err(progress::Error::InvalidStepId(_))));
     assert!(!h.root.runs_dir().exists());
 }
+
+#[test]
+fn a_step_records_at_most_its_artifact_limit_and_each_path_once() {
+    let h = Harness::new();
+    let (tracker, _capture) = h.start(three_steps());
+    tracker.start_step("collect").unwrap();
+    for i in 0..progress::MAX_ARTIFACTS_PER_STEP {
+        tracker
+            .add_artifact("collect", format!("out/{i}.bin"))
+            .unwrap();
+    }
+    // Already recorded: fine; a new one: refused, nothing written.
+    tracker.add_artifact("collect", "out/0.bin").unwrap();
+    assert!(matches!(
+        tracker.add_artifact("collect", "out/one-more.bin"),
+        Err(progress::Error::TooManyArtifacts { limit: 1000, .. })
+    ));
+    let record = tracker.record();
+    assert_eq!(
+        record.steps[0].artifacts.len(),
+        progress::MAX_ARTIFACTS_PER_STEP
+    );
+    // The full record is still a line readers accept.
+    let dir = tracker.dir().to_owned();
+    let last = read_last_record::<PipelineRunRecord>(&dir.join(files::MANIFEST))
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.record.steps[0].artifacts.len(), 1000);
+}

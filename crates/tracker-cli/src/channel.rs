@@ -109,10 +109,17 @@ impl Follower {
                 .spawn(move || {
                     let mut reader = ChannelReader::new(path);
                     let mut warned = false;
+                    let mut refused = false;
                     loop {
                         let last = stop.load(Ordering::SeqCst);
                         reader.poll(|number, result| match result {
-                            Ok(update) => apply(&tracker, &step_id, update),
+                            Ok(update) => {
+                                if let Err(e) = apply(&tracker, &step_id, update)
+                                    && !std::mem::replace(&mut refused, true)
+                                {
+                                    warn(format!("progress line {number}: {e}"));
+                                }
+                            }
                             Err(reason) if !warned => {
                                 warned = true;
                                 warn(format!(
@@ -142,13 +149,22 @@ impl Follower {
     }
 }
 
-fn apply(tracker: &ProgressTracker, step_id: &str, update: Update) {
+/// Folds one update into the tracker; an artifact beyond the step's limit
+/// is refused (the caller warns once).
+fn apply(tracker: &ProgressTracker, step_id: &str, update: Update) -> Result<(), progress::Error> {
     if let Some(report) = update.report {
         let _ = tracker.report(step_id, report);
     }
     if let Some(artifact) = update.artifact {
-        let _ = tracker.add_artifact(step_id, artifact);
+        // Other errors: persisting is retried with the next record, and a
+        // finished run takes no more.
+        if let Err(e @ progress::Error::TooManyArtifacts { .. }) =
+            tracker.add_artifact(step_id, artifact)
+        {
+            return Err(e);
+        }
     }
+    Ok(())
 }
 
 /// Reads complete lines appended to a file since the last poll.
