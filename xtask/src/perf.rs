@@ -170,8 +170,14 @@ pub(crate) fn run(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         let mut updated = baselines;
         let at = Timestamp::now();
         for m in &measurements {
-            if let Some(median) = m.median() {
-                updated.update(&m.test_id, median, &m.unit, Some(host.describe()), at);
+            if let Some(median) = m.median()
+                && !updated.update(&m.test_id, median, &m.unit, Some(host.describe()), at)
+            {
+                writeln!(
+                    err,
+                    "warning: {}: a median of {median} {} is no baseline; left as it was",
+                    m.test_id, m.unit
+                )?;
             }
         }
         updated.profile = Some(PROFILE.to_owned());

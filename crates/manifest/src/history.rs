@@ -7,6 +7,7 @@ use std::fs::TryLockError;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use telemetry_model::{PipelineRunRecord, RunStatus, Timestamp};
@@ -774,21 +775,26 @@ pub fn prune(
     retention: Retention,
     exclude: Option<&Path>,
 ) -> Result<PruneReport> {
-    prune_inner(root, retention, exclude, false)
+    prune_inner(root, retention, exclude, Duration::ZERO)
 }
 
-/// [`prune`], but waiting for a concurrent pruner to finish instead of
-/// returning at once: what a writer does when its run ends, so that the
-/// last run to end sees every other run ended or live.
+/// [`prune`], but waiting (up to 2 s) for a concurrent pruner to finish
+/// instead of returning at once: what a writer does when its run ends, so
+/// that the last run to end sees every other run ended or live.
 pub(crate) fn prune_waiting(root: &ArtifactRoot, retention: Retention) -> Result<PruneReport> {
-    prune_inner(root, retention, None, true)
+    prune_inner(root, retention, None, PRUNE_WAIT)
 }
+
+/// Longest wait for a concurrent pruner at the end of a run: a pruner takes
+/// milliseconds, so a lock held longer belongs to a stopped or stuck process,
+/// and the end of a run is not held up by it (the next run prunes).
+const PRUNE_WAIT: Duration = Duration::from_secs(2);
 
 fn prune_inner(
     root: &ArtifactRoot,
     retention: Retention,
     exclude: Option<&Path>,
-    wait: bool,
+    wait: Duration,
 ) -> Result<PruneReport> {
     let mut report = PruneReport::default();
     if retention.keep == 0 {
@@ -805,10 +811,14 @@ fn prune_inner(
         .truncate(false)
         .open(&lock_path)
         .map_err(|e| Error::io("open", &lock_path, e))?;
-    let locked = if wait {
-        guard.lock().map_err(TryLockError::Error)
-    } else {
-        guard.try_lock()
+    let deadline = Instant::now() + wait;
+    let locked = loop {
+        match guard.try_lock() {
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other,
+        }
     };
     match locked {
         Ok(()) => {}

@@ -83,7 +83,7 @@ pub use line::{ManifestLine, parse_manifest_line};
 pub use lock::{LOCK_FILE, LockState, RunLock};
 pub use reader::{
     ManifestContents, ReadWarning, TailRecord, read_jsonl, read_last_record, read_manifest,
-    read_steps,
+    read_regular, read_steps,
 };
 pub use root::{
     ArtifactRoot, DEFAULT_ARTIFACT_ROOT, ENV_ARTIFACT_ROOT, ENV_ARTIFACT_ROOT_COMPAT,

@@ -71,6 +71,29 @@ pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
     Ok((file, meta.len()))
 }
 
+/// Reads a whole small file of a run (a JSON document beside the
+/// manifest) as a reader of run directories must: only a regular file (a
+/// FIFO or device there never blocks), and at most `max_bytes` (a larger
+/// file is an error, not a memory spike).
+pub fn read_regular(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    let (file, len) = open_regular(path)?;
+    if len > max_bytes {
+        let error = std::io::Error::new(
+            ErrorKind::InvalidData,
+            format!("{len} bytes, more than the {max_bytes} expected"),
+        );
+        return Err(Error::io("read", path, error));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(&mut file.take(max_bytes + 1), &mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    if bytes.len() as u64 > max_bytes {
+        let error = std::io::Error::new(ErrorKind::InvalidData, "the file grew while read");
+        return Err(Error::io("read", path, error));
+    }
+    Ok(bytes)
+}
+
 fn salvage_message(skipped: usize) -> String {
     format!("dropped {skipped} bytes of a torn line; the line after it was recovered")
 }

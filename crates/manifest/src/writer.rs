@@ -73,7 +73,7 @@ impl Default for RunOptions {
 /// Dropping the writer releases the lock; a run whose last record says
 /// `running` is then reported as abandoned, which is the point: write a
 /// terminal record before dropping. Then it applies retention once more
-/// (waiting for a concurrent pruner rather than skipping): runs that were
+/// (waiting up to 2 s for a concurrent pruner rather than skipping): runs that were
 /// live when the last run was created are pruned once they end, so the
 /// root converges on the newest N.
 #[derive(Debug)]

@@ -349,3 +349,29 @@ fn fifos_and_devices_in_run_directories_do_not_block_readers() {
     let resolved = within_10s(move || resolve_run(&root, "device").map(|_| ()));
     assert!(matches!(resolved, Err(Error::RunNotFound { .. })));
 }
+
+#[test]
+fn read_regular_refuses_fifos_devices_and_oversized_files_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("perf_test_results.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    assert!(manifest::read_regular(&fifo, 1024).is_err());
+    assert!(manifest::read_regular(Path::new("/dev/zero"), 1024).is_err());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "no blocking"
+    );
+    let big = tmp.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 2048]).unwrap();
+    let err = manifest::read_regular(&big, 1024).unwrap_err().to_string();
+    assert!(
+        err.contains("big.json") && err.contains("2048 bytes"),
+        "{err}"
+    );
+    assert_eq!(manifest::read_regular(&big, 4096).unwrap().len(), 2048);
+}

@@ -235,7 +235,10 @@ impl Baselines {
     /// Sets a scenario's baseline to a fresh measurement, keeping its
     /// ratios and note (or the defaults for a new scenario). The value is
     /// rounded to four significant digits so that a rewrite does not fill
-    /// the file's history with noise digits.
+    /// the file's history with noise digits. A measurement that is no
+    /// baseline (zero, negative, not finite, or zero once rounded) changes
+    /// nothing and returns `false`: the file stays one that loads.
+    #[must_use = "a measurement that is no baseline is not stored; say so"]
     pub fn update(
         &mut self,
         name: &str,
@@ -243,15 +246,20 @@ impl Baselines {
         unit: &str,
         host: Option<String>,
         at: Timestamp,
-    ) {
+    ) -> bool {
+        let rounded = round_significant(measured, 4);
+        if !(measured.is_finite() && rounded.is_finite() && rounded > 0.0) {
+            return false;
+        }
         let entry = self
             .scenarios
             .entry(name.to_owned())
             .or_insert_with(|| BaselineEntry::new(measured, unit));
-        entry.baseline = round_significant(measured, 4);
+        entry.baseline = rounded;
         entry.unit = unit.to_owned();
         entry.host = host;
         entry.measured_at = Some(at.to_string());
+        true
     }
 
     /// The file's text: pretty JSON, keys in a stable order, a final newline.
@@ -584,8 +592,14 @@ mod tests {
         )
         .unwrap();
         let at = Timestamp::from_unix_ms(0);
-        b.update("a", 123_456.789, "x", Some("host".into()), at);
-        b.update("new", 0.012_345_6, "fps", None, at);
+        assert!(b.update("a", 123_456.789, "x", Some("host".into()), at));
+        assert!(b.update("new", 0.012_345_6, "fps", None, at));
+        // No baseline: zero, negative, not finite; nothing changes.
+        for bad in [0.0, -3.0, f64::NAN, f64::INFINITY, 1e-320] {
+            assert!(!b.update("a", bad, "x", None, at), "{bad}");
+            assert!(!b.update("zero", bad, "x", None, at), "{bad}");
+        }
+        assert!(!b.scenarios.contains_key("zero"));
         b.save(&path).unwrap();
         let read = Baselines::load(&path).unwrap();
         assert_eq!(read.scenarios["a"].baseline, 123_500.0);

@@ -97,7 +97,20 @@ pub fn git_revision(dir: &Path) -> Option<String> {
     if revision.is_empty() {
         return None;
     }
-    if git(&["diff-index", "--quiet", "HEAD", "--"]).is_none() {
+    // Refresh the index first, so files only touched (a restored cache,
+    // a fresh checkout) do not count as changed; `diff-index --quiet` exits
+    // 1 for changes and 128 or more for a failure, which says nothing.
+    let _ = git(&["update-index", "-q", "--refresh"]);
+    let dirty = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["diff-index", "--quiet", "HEAD", "--"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()
+        .and_then(|s| s.code());
+    if dirty == Some(1) {
         revision.push_str("-dirty");
     }
     Some(revision)

@@ -105,8 +105,10 @@ impl ResultsDoc {
     /// Reads `perf_test_results.json` from a run directory; `None` when it
     /// is missing or unreadable (runs recorded by other tools).
     pub fn read(run_dir: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(run_dir.join(RESULTS_FILE)).ok()?;
-        serde_json::from_str(&text).ok()
+        // Only a regular file of sane size: a FIFO put there must not
+        // block `tracker show`.
+        let bytes = manifest::read_regular(&run_dir.join(RESULTS_FILE), 64 << 20).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 }
 

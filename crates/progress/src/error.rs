@@ -31,6 +31,16 @@ pub enum Error {
         /// Where the step is.
         status: StepStatus,
     },
+    /// An artifact path longer than [`crate::MAX_ARTIFACT_PATH_BYTES`].
+    #[error("step `{step}`: an artifact path of {len} bytes is refused (at most {limit})")]
+    ArtifactTooLong {
+        /// The step.
+        step: String,
+        /// Bytes of the path.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A step reported more artifacts than it may record.
     #[error("step `{step}` already has {limit} artifacts; no more are recorded")]
     TooManyArtifacts {

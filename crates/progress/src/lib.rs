@@ -67,8 +67,8 @@ pub use history::{step_durations, step_medians};
 pub use render::{Display, Event, PlainSink, Sink};
 pub use summary::RunSummaryDoc;
 pub use tracker::{
-    LiveMetrics, MAX_ARTIFACTS_PER_STEP, MAX_STEP_ID_LEN, ProgressTracker, Report, StepSpec,
-    TrackerOptions, valid_step_id,
+    LiveMetrics, MAX_ARTIFACT_PATH_BYTES, MAX_ARTIFACTS_PER_STEP, MAX_STEP_ID_LEN, ProgressTracker,
+    Report, StepSpec, TrackerOptions, valid_step_id,
 };
 
 pub use manifest;

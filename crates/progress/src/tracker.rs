@@ -219,9 +219,13 @@ impl std::fmt::Debug for ProgressTracker {
 pub const MAX_STEP_ID_LEN: usize = 64;
 
 /// Most artifacts one step records: every manifest record lists every
-/// step's artifacts, and a record must stay well under the readers' line
-/// limit ([`manifest::MAX_LINE_BYTES`]).
+/// step's artifacts, and a record must stay under the readers' line limit
+/// ([`manifest::MAX_LINE_BYTES`]; an artifact that would push it over is
+/// refused too).
 pub const MAX_ARTIFACTS_PER_STEP: usize = 1000;
+
+/// Longest artifact path recorded, in bytes (Linux's `PATH_MAX`).
+pub const MAX_ARTIFACT_PATH_BYTES: usize = 4096;
 
 /// Whether `id` may be a step id: letters, digits, `_`, `.` and `-`, at most
 /// [`MAX_STEP_ID_LEN`] bytes, not starting with `.` (it names a log file).
@@ -449,18 +453,33 @@ impl ProgressTracker {
             return Err(Error::Finished);
         }
         let path = path.into();
+        if path.len() > MAX_ARTIFACT_PATH_BYTES {
+            return Err(Error::ArtifactTooLong {
+                step: step_id.to_owned(),
+                len: path.len(),
+                limit: MAX_ARTIFACT_PATH_BYTES,
+            });
+        }
         let artifacts = &state.record.steps[i].artifacts;
-        if artifacts.len() >= MAX_ARTIFACTS_PER_STEP && !artifacts.contains(&path) {
+        if artifacts.contains(&path) {
+            return Ok(());
+        }
+        if artifacts.len() >= MAX_ARTIFACTS_PER_STEP {
             return Err(Error::TooManyArtifacts {
                 step: step_id.to_owned(),
                 limit: MAX_ARTIFACTS_PER_STEP,
             });
         }
-        if !state.record.steps[i].artifacts.contains(&path) {
-            state.record.steps[i].artifacts.push(path);
-            state.commit()?;
+        state.record.steps[i].artifacts.push(path);
+        match state.commit() {
+            // The record would no longer be a line readers accept: take the
+            // artifact back, so the run stays recordable.
+            Err(e @ manifest::Error::LineTooLong { .. }) => {
+                state.record.steps[i].artifacts.pop();
+                Err(e.into())
+            }
+            other => Ok(other?),
         }
-        Ok(())
     }
 
     /// Sets wrapper-step details (exit code, CPU seconds, peak RSS) before

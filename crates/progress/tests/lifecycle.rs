@@ -393,3 +393,50 @@ fn a_step_records_at_most_its_artifact_limit_and_each_path_once() {
         .unwrap();
     assert_eq!(last.record.steps[0].artifacts.len(), 1000);
 }
+
+#[test]
+fn artifacts_that_would_make_the_record_unreadable_are_refused_and_the_run_still_ends() {
+    let h = Harness::new();
+    // A record just under the readers' line limit (a very long step name).
+    let name = "n".repeat(manifest::MAX_LINE_BYTES - 16 * 1024);
+    let (tracker, _capture) = h.start(vec![StepSpec::new("collect", name)]);
+    tracker.start_step("collect").unwrap();
+    let long = "p".repeat(progress::MAX_ARTIFACT_PATH_BYTES + 1);
+    assert!(matches!(
+        tracker.add_artifact("collect", long),
+        Err(progress::Error::ArtifactTooLong { .. })
+    ));
+    // Paths at the limit: the one that would cross the line limit is
+    // refused and taken back.
+    let mut refused = None;
+    for i in 0..10 {
+        let path = format!(
+            "{i:04}{}",
+            "q".repeat(progress::MAX_ARTIFACT_PATH_BYTES - 4)
+        );
+        if let Err(e) = tracker.add_artifact("collect", path) {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (at, error) = refused.expect("the line limit was reached");
+    assert!(
+        matches!(
+            error,
+            progress::Error::Manifest(manifest::Error::LineTooLong { .. })
+        ),
+        "{error}"
+    );
+    assert!(at >= 2, "{at}");
+    assert_eq!(tracker.record().steps[0].artifacts.len(), at);
+    // The run is still recordable: the step and the run end, on disk.
+    tracker.complete_step("collect").unwrap();
+    let dir = tracker.dir().to_owned();
+    let record = tracker.finish().unwrap();
+    let last = read_last_record::<PipelineRunRecord>(&dir.join(files::MANIFEST))
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.record.status, record.status);
+    assert_eq!(last.record.steps[0].status, StepStatus::Completed);
+    assert_eq!(last.record.steps[0].artifacts.len(), at);
+}

@@ -149,17 +149,20 @@ impl Follower {
     }
 }
 
-/// Folds one update into the tracker; an artifact beyond the step's limit
+/// Folds one update into the tracker; an artifact beyond the step's limits
 /// is refused (the caller warns once).
 fn apply(tracker: &ProgressTracker, step_id: &str, update: Update) -> Result<(), progress::Error> {
     if let Some(report) = update.report {
         let _ = tracker.report(step_id, report);
     }
     if let Some(artifact) = update.artifact {
-        // Other errors: persisting is retried with the next record, and a
-        // finished run takes no more.
-        if let Err(e @ progress::Error::TooManyArtifacts { .. }) =
-            tracker.add_artifact(step_id, artifact)
+        // Refused artifacts are said (once); a failed write is retried with
+        // the next record, and a finished run takes no more.
+        if let Err(
+            e @ (progress::Error::TooManyArtifacts { .. }
+            | progress::Error::ArtifactTooLong { .. }
+            | progress::Error::Manifest(manifest::Error::LineTooLong { .. })),
+        ) = tracker.add_artifact(step_id, artifact)
         {
             return Err(e);
         }

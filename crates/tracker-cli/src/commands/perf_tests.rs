@@ -168,12 +168,23 @@ pub(crate) fn run(
     writeln!(err, "Results: {}", recorded.results.display())?;
     writeln!(err, "Metrics: {}", recorded.metrics.display())?;
 
+    if session.interrupted() {
+        // A signal during measuring or recording cancelled the run:
+        // no baseline is moved from it.
+        return Ok(session.reraise());
+    }
     if args.update_baselines {
         let mut updated = baselines;
         let at = Timestamp::now();
         for m in &measurements {
-            if let Some(median) = m.median() {
-                updated.update(&m.test_id, median, &m.unit, Some(host.describe()), at);
+            if let Some(median) = m.median()
+                && !updated.update(&m.test_id, median, &m.unit, Some(host.describe()), at)
+            {
+                writeln!(
+                    err,
+                    "warning: {}: a median of {median} {} is no baseline; left as it was",
+                    m.test_id, m.unit
+                )?;
             }
         }
         updated

@@ -99,6 +99,11 @@ pub(crate) fn run(
     let record = session.conclude(status, failure.as_deref())?;
     print_resources(err, &record)?;
     print_recommendations(err, &recommendations, &session.run_dir)?;
+    if session.interrupted() {
+        // The signal came while the run was being rated or ended: the run
+        // is cancelled, and the tracker ends by the signal.
+        return Ok(session.reraise());
+    }
     Ok(if status == RunStatus::Completed {
         Outcome::Success
     } else {
@@ -248,16 +253,17 @@ impl Session {
         status: RunStatus,
         reason: Option<&str>,
     ) -> anyhow::Result<PipelineRunRecord> {
-        let lost = self.storage.summary();
-        if !lost.is_empty() {
-            self.tracker
-                .set_summary_value("storage_errors", serde_json::json!(lost));
-        }
+        self.note_storage_errors();
         let mut result = self.tracker.conclude(status, reason);
         for _ in 0..FINAL_WRITE_RETRIES {
-            let Err(progress::Error::Manifest(_)) = &result else {
+            // Only a write that may succeed later (a full disk) is retried,
+            // and not once a signal asks the tracker to go.
+            let Err(progress::Error::Manifest(e)) = &result else {
                 break;
             };
+            if matches!(e, manifest::Error::LineTooLong { .. }) || self.interrupted() {
+                break;
+            }
             std::thread::sleep(FINAL_WRITE_PAUSE);
             // The run is finished in memory: write its record and summary again.
             result = self
@@ -273,6 +279,16 @@ impl Session {
         })?;
         self.finish_extras(&record);
         Ok(record)
+    }
+
+    /// Puts what could not be written on the way into the summary
+    /// (`summary.storage_errors`), for the next record written.
+    fn note_storage_errors(&self) {
+        let lost = self.storage.summary();
+        if !lost.is_empty() {
+            self.tracker
+                .set_summary_value("storage_errors", serde_json::json!(lost));
+        }
     }
 
     /// What comes after the run's own files: `report.html` next to the
@@ -326,8 +342,15 @@ impl Session {
     ) -> Outcome {
         self.stop_sampling();
         assess(&self.tracker, ctx, pipeline, thresholds, &self.run_dir);
+        self.note_storage_errors();
         let _ = self.tracker.rewrite_summary();
         self.finish_extras(&self.tracker.record());
+        self.reraise()
+    }
+
+    /// Ends the tracker by the signal that came (the run was flushed as
+    /// `cancelled` when it came). Returns only if none came.
+    pub(crate) fn reraise(self) -> Outcome {
         let Self {
             tracker, signals, ..
         } = self;

@@ -5,6 +5,8 @@ use std::io::Write;
 
 use anyhow::Context as _;
 
+use manifest::RunState;
+
 use crate::cli::TensorboardArgs;
 use crate::commands::{Context, load_run, print_warnings};
 use crate::exit::Outcome;
@@ -31,6 +33,16 @@ pub(crate) fn run(
         );
     }
     let logdir = tensorboard::run_logdir(&args.logdir, &view.record().run_id);
+    // Converting replaces the event files already there; for a live run
+    // one of them may be its `tracker run --tensorboard` mirror.
+    if view.entry.state == RunState::Running && has_event_files(&logdir) {
+        anyhow::bail!(
+            "run `{}` is still running and {} already holds event files (its live mirror?); \
+             converting would replace them: give another --logdir, or convert once the run ended",
+            view.record().run_id,
+            logdir.display()
+        );
+    }
     let done = tensorboard::convert_run(&logdir, view.record(), &samples)
         .with_context(|| format!("cannot write TensorBoard events under {}", logdir.display()))?;
     writeln!(
@@ -47,4 +59,14 @@ pub(crate) fn run(
         args.logdir.display()
     )?;
     Ok(Outcome::Success)
+}
+
+fn has_event_files(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("events.out.tfevents."))
+        })
+    })
 }

@@ -157,6 +157,18 @@ fn tensorboard_converts_a_run_and_replaces_its_earlier_conversion() {
     assert_eq!(crc, tensorboard::masked_crc32c(&bytes[..8]));
     let data = &bytes[12..12 + len];
     assert!(data.windows(13).any(|w| w == b"brain.Event:2"));
+    // A live run converts once; converting it again into the same place
+    // (where its live mirror could be) is refused rather than replacing it.
+    let live = |expected: i32| {
+        let out = tracker(
+            fx.root(),
+            &["tensorboard", "delta", "--logdir", logdir.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(expected), "{}", stderr(&out));
+        stderr(&out)
+    };
+    live(0);
+    assert!(live(2).contains("still running"));
     // A file where a directory should be is refused.
     let out = tracker(
         fx.root(),

@@ -141,6 +141,12 @@ fn kill_at_random_moments(kill: Kill, count: usize) {
                 format!("{:?}", entry.state).to_lowercase()
             }
         };
+        // A cancelled or abandoned run: the tracker died by the signal, as
+        // a shell expects (130 for Ctrl-C).
+        if outcome != "completed" {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(kill.signal()), "{what}: {outcome}");
+        }
         *seen.entry(outcome).or_default() += 1;
         // Throw this run away (so the next one is the newest) after checking
         // that a new run on the same root works.
