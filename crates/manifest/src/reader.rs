@@ -56,13 +56,25 @@ pub struct ManifestContents {
 /// Opens a file to read, with its length, refusing anything but a regular
 /// file: a FIFO in a run directory would block a reader forever, and a
 /// device (`/dev/zero`) never end. The non-blocking open is what keeps a
-/// FIFO from blocking; it changes nothing for a regular file.
+/// FIFO from blocking; it changes nothing for a regular file. A symbolic
+/// link is not followed (`O_NOFOLLOW`): a run's files are read from inside
+/// the artifact root only.
 pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| Error::io("open", path, e))?;
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                let link = std::io::Error::new(
+                    ErrorKind::InvalidInput,
+                    "a symbolic link, which is not followed",
+                );
+                Error::io("read", path, link)
+            } else {
+                Error::io("open", path, e)
+            }
+        })?;
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     if !meta.is_file() {
         let error = std::io::Error::new(ErrorKind::InvalidInput, "not a regular file");
