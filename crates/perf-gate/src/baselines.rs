@@ -262,6 +262,29 @@ impl Baselines {
         true
     }
 
+    /// Moves every measured scenario's baseline to its median
+    /// ([`Baselines::update`]); returns a warning for each median that is
+    /// no baseline and was left as it was.
+    pub fn update_from(
+        &mut self,
+        measurements: &[crate::Measurement],
+        host: Option<String>,
+        at: Timestamp,
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for m in measurements {
+            if let Some(median) = m.median()
+                && !self.update(&m.test_id, median, &m.unit, host.clone(), at)
+            {
+                warnings.push(format!(
+                    "{}: a median of {median} {} is no baseline; left as it was",
+                    m.test_id, m.unit
+                ));
+            }
+        }
+        warnings
+    }
+
     /// The file's text: pretty JSON, keys in a stable order, a final newline.
     pub fn to_json(&self) -> Result<String> {
         let mut text = serde_json::to_string_pretty(self).map_err(|source| Error::Serialize {

@@ -176,16 +176,8 @@ pub(crate) fn run(
     if args.update_baselines {
         let mut updated = baselines;
         let at = Timestamp::now();
-        for m in &measurements {
-            if let Some(median) = m.median()
-                && !updated.update(&m.test_id, median, &m.unit, Some(host.describe()), at)
-            {
-                writeln!(
-                    err,
-                    "warning: {}: a median of {median} {} is no baseline; left as it was",
-                    m.test_id, m.unit
-                )?;
-            }
+        for warning in updated.update_from(&measurements, Some(host.describe()), at) {
+            writeln!(err, "warning: {warning}")?;
         }
         updated
             .save(&baselines_path)
