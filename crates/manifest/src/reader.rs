@@ -222,6 +222,17 @@ pub(crate) fn read_last_record_in<T: DeserializeOwned>(
     path: &Path,
     buf: &mut Vec<u8>,
 ) -> Result<Option<TailRecord<T>>> {
+    match read_tail::<T>(path, buf) {
+        // The file shrank between the stat and a read: its writer cut off
+        // a line the disk took only part of. Once more, from a fresh stat.
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::UnexpectedEof => {
+            read_tail(path, buf)
+        }
+        other => other,
+    }
+}
+
+fn read_tail<T: DeserializeOwned>(path: &Path, buf: &mut Vec<u8>) -> Result<Option<TailRecord<T>>> {
     let (file, len) = open_regular(path)?;
     let mut warnings = Vec::new();
     let mut damaged = Vec::new(); // (offset, message): line numbers resolved at the end
