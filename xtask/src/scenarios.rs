@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use manifest::{ArtifactRoot, Query, Retention, RunOptions, RunWriter, list_runs};
+use manifest::{ArtifactRoot, Query, RunOptions, RunWriter, list_runs};
 use progress::eta::{Phase, Prior, StepView, estimate};
 use sampler::{Collector, Probe, SamplerConfig, gpu};
 use telemetry_model::{
@@ -42,7 +42,6 @@ const PIPELINE: [(&str, &str); 5] = [
 /// tracker), no pruning.
 fn fixture_options() -> RunOptions {
     RunOptions {
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     }

@@ -35,7 +35,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use manifest::{ArtifactRoot, Query, Retention, RunOptions, RunState, RunWriter, list_runs};
+use manifest::{ArtifactRoot, Query, RunOptions, RunState, RunWriter, list_runs};
 use telemetry_model::{
     PerformanceRecommendation, PipelineRunRecord, RunStatus, Severity, StepExecutionEntry,
     StepStatus, Timestamp,
@@ -145,7 +145,6 @@ impl Fixture {
         let root = ArtifactRoot::new(dir.path());
         let options = RunOptions {
             // Keep-all makes `create` skip pruning; no fsync per record.
-            retention: Retention::KEEP_ALL,
             sync: false,
             ..RunOptions::default()
         };

@@ -71,6 +71,16 @@ pub enum Error {
         /// Up to five of them.
         candidates: Vec<String>,
     },
+    /// A prune rule with neither a count to keep nor an age: it would
+    /// delete every run, which takes an explicit `keep: Some(0)`.
+    #[error("a prune rule needs a number of runs to keep or an age to delete from")]
+    EmptyPruneRule,
+    /// A write through a writer that released its run.
+    #[error("run `{run_id}` was released by its writer; nothing more is written to it")]
+    Released {
+        /// The run.
+        run_id: String,
+    },
     /// A manifest without a single readable run record.
     #[error("{} holds no readable run record", path.display())]
     NoRecord {

@@ -1,13 +1,11 @@
 //! Run history: finding runs under the root, listing, filtering, resolving
-//! a RUN argument, and retention.
+//! a RUN argument.
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::fs::TryLockError;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use telemetry_model::{PipelineRunRecord, RunStatus, Timestamp};
@@ -370,18 +368,20 @@ fn read_newest(
 
 /// Newest first: by creation time, then by run id, both descending; a run
 /// already read is placed by its full record.
-fn newest_first(a: &Candidate, b: &Candidate) -> Ordering {
+pub(crate) fn newest_first(a: &Candidate, b: &Candidate) -> Ordering {
     b.sort_key().cmp(&a.sort_key())
 }
 
 /// A run found by the first pass of [`list_runs`].
-struct Candidate {
+pub(crate) struct Candidate {
     /// Position in the scan, to report warnings in the order runs are found.
     seq: usize,
-    dir: PathBuf,
-    rel_path: String,
-    run_id: String,
-    created_at: Timestamp,
+    pub(crate) dir: PathBuf,
+    pub(crate) rel_path: String,
+    pub(crate) run_id: String,
+    pub(crate) created_at: Timestamp,
+    /// The pipeline its last record names.
+    pub(crate) pipeline: Option<String>,
     /// Lines skipped reading the keys; once the full record has been read,
     /// those skipped reading it.
     warnings: Vec<ReadWarning>,
@@ -399,9 +399,9 @@ impl Candidate {
 }
 
 /// What the first pass found.
-struct Scan {
+pub(crate) struct Scan {
     /// Runs that match the query, in no particular order.
-    runs: Vec<Candidate>,
+    pub(crate) runs: Vec<Candidate>,
     /// Warnings about the rest, each with its position in the scan.
     warnings: Vec<(usize, ReadWarning)>,
 }
@@ -420,7 +420,7 @@ enum Probe {
 /// Finds every run below `runs_dir` that `query` selects (its state
 /// included; `limit` aside): a directory with a `manifest.jsonl` is a run;
 /// one without is looked into, down to [`MAX_NESTING`].
-fn scan(runs_dir: &Path, query: &Query) -> Result<Scan> {
+pub(crate) fn scan(runs_dir: &Path, query: &Query) -> Result<Scan> {
     let mut found = Scan {
         runs: Vec::new(),
         warnings: Vec::new(),
@@ -534,6 +534,7 @@ fn probe(dir: &Path, rel: &str, query: &Query, buf: &mut Vec<u8>) -> Probe {
         rel_path: rel.to_owned(),
         run_id: keys.run_id,
         created_at: keys.created_at,
+        pipeline: keys.pipeline,
         warnings: tail.warnings,
         entry: None,
     })
@@ -729,131 +730,6 @@ fn real_subdir(base: &Path, rel: &str) -> Option<PathBuf> {
     Some(dir)
 }
 
-/// How many runs to keep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retention {
-    /// Keep the newest this many runs; 0 keeps all.
-    pub keep: usize,
-}
-
-impl Retention {
-    /// The default: the newest 20 runs.
-    pub const DEFAULT_KEEP: usize = 20;
-
-    /// Keep every run.
-    pub const KEEP_ALL: Retention = Retention { keep: 0 };
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Self {
-            keep: Self::DEFAULT_KEEP,
-        }
-    }
-}
-
-/// What a prune did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PruneReport {
-    /// Run ids deleted.
-    pub removed: Vec<String>,
-    /// Run ids past the limit left alone because a live writer holds them.
-    pub kept_live: Vec<String>,
-    /// Whether another process was pruning, so this call did nothing.
-    pub skipped_busy: bool,
-}
-
-/// Deletes the oldest runs beyond `retention.keep` (by creation time).
-///
-/// Never deletes a run whose lock is held (it is live) nor `exclude` (the
-/// caller's own run). Only one process prunes at a time
-/// (`run-tracker/.prune.lock`); a concurrent call returns at once, and each
-/// victim is deleted while holding its own lock, so a writer cannot resume
-/// it halfway through.
-pub fn prune(
-    root: &ArtifactRoot,
-    retention: Retention,
-    exclude: Option<&Path>,
-) -> Result<PruneReport> {
-    prune_inner(root, retention, exclude, Duration::ZERO)
-}
-
-/// [`prune`], but waiting (up to 2 s) for a concurrent pruner to finish
-/// instead of returning at once: what a writer does when its run ends, so
-/// that the last run to end sees every other run ended or live.
-pub(crate) fn prune_waiting(root: &ArtifactRoot, retention: Retention) -> Result<PruneReport> {
-    prune_inner(root, retention, None, PRUNE_WAIT)
-}
-
-/// Longest wait for a concurrent pruner at the end of a run: a pruner takes
-/// milliseconds, so a lock held longer belongs to a stopped or stuck process,
-/// and the end of a run is not held up by it (the next run prunes).
-const PRUNE_WAIT: Duration = Duration::from_secs(2);
-
-fn prune_inner(
-    root: &ArtifactRoot,
-    retention: Retention,
-    exclude: Option<&Path>,
-    wait: Duration,
-) -> Result<PruneReport> {
-    let mut report = PruneReport::default();
-    if retention.keep == 0 {
-        return Ok(report);
-    }
-    let runs_dir = root.runs_dir();
-    if !runs_dir.is_dir() {
-        return Ok(report);
-    }
-    let lock_path = runs_dir.join(".prune.lock");
-    let guard = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| Error::io("open", &lock_path, e))?;
-    let deadline = Instant::now() + wait;
-    let locked = loop {
-        match guard.try_lock() {
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            other => break other,
-        }
-    };
-    match locked {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            report.skipped_busy = true;
-            return Ok(report);
-        }
-        Err(TryLockError::Error(e)) => return Err(Error::io("lock", &lock_path, e)),
-    }
-    // Creation times and ids are all it takes: no full record is read.
-    let mut runs = scan(&runs_dir, &Query::default())?.runs;
-    runs.sort_unstable_by(newest_first);
-    for run in runs.into_iter().skip(retention.keep) {
-        if exclude.is_some_and(|own| own == run.dir) {
-            continue;
-        }
-        let held = match RunLock::acquire(&run.dir, &run.run_id) {
-            Ok(held) => held,
-            Err(Error::RunLocked { .. }) => {
-                report.kept_live.push(run.run_id);
-                continue;
-            }
-            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        match std::fs::remove_dir_all(&run.dir) {
-            Ok(()) => report.removed.push(run.run_id),
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", &run.dir, e)),
-        }
-        drop(held);
-    }
-    Ok(report)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -864,7 +740,6 @@ mod tests {
     fn write_run(root: &ArtifactRoot, name: &str, minute: i64, status: RunStatus) -> RunWriter {
         let options = RunOptions {
             name: Some(name.to_owned()),
-            retention: Retention::KEEP_ALL,
             sync: false,
             ..RunOptions::default()
         };
@@ -942,7 +817,8 @@ mod tests {
         let Scan { mut runs, .. } = scan(&root.runs_dir(), &query).unwrap();
         let manifest = root.runs_dir().join("r5").join(files::MANIFEST);
         let text = std::fs::read_to_string(&manifest).unwrap();
-        let mut record: PipelineRunRecord = serde_json::from_str(text.trim()).unwrap();
+        let mut record: PipelineRunRecord =
+            serde_json::from_str(text.lines().last().unwrap()).unwrap();
         record.created_at = Timestamp::from_unix_ms(0);
         std::fs::write(&manifest, serde_json::to_string(&record).unwrap() + "\n").unwrap();
         let mut warnings = Vec::new();

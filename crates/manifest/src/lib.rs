@@ -6,8 +6,12 @@
 //!   live in `<root>/run-tracker/<run_id>/`.
 //! - [`RunWriter`] creates a run (UUIDv7 or a validated name, atomic
 //!   `mkdir`), holds its `run.lock` for its whole life, appends whole lines
-//!   with single writes, rewrites `steps.json` atomically, compacts
-//!   oversized manifests, and applies [`Retention`].
+//!   with single writes, rewrites `steps.json` atomically and compacts
+//!   oversized manifests. A run exists (is listable) from the moment its
+//!   directory holds a manifest, and the manifest appears with its first
+//!   record in it.
+//! - [`Retention`] and [`prune`] delete old runs only when asked, counting
+//!   each pipeline's runs apart and never touching a live run.
 //! - [`read_manifest`] and [`read_last_record`] skip torn, garbage and
 //!   over-long lines with a [`ReadWarning`] naming file and line.
 //! - [`list_runs`] and [`resolve_run`] answer history queries from each
@@ -69,14 +73,15 @@ mod keys;
 mod line;
 mod lock;
 mod reader;
+mod retention;
 mod root;
 mod run_id;
 mod writer;
 
 pub use error::{Error, Result};
 pub use history::{
-    Listing, MAX_NESTING, PruneReport, Query, Retention, RunEntry, RunState, RunStateParseError,
-    list_runs, prune, resolve_run, validate_run_ref,
+    Listing, MAX_NESTING, Query, RunEntry, RunState, RunStateParseError, list_runs, resolve_run,
+    validate_run_ref,
 };
 pub use jsonl::{MAX_LINE_BYTES, write_atomic};
 pub use line::{ManifestLine, parse_manifest_line};
@@ -84,6 +89,10 @@ pub use lock::{LOCK_FILE, LockState, RunLock};
 pub use reader::{
     ManifestContents, ReadWarning, TailRecord, read_jsonl, read_last_record, read_manifest,
     read_regular, read_steps,
+};
+pub use retention::{
+    END_OF_RUN_PRUNE_WAIT, PipelineSel, PruneReport, PruneRule, PrunedRun, Retention,
+    apply_retention, prune,
 };
 pub use root::{
     ArtifactRoot, DEFAULT_ARTIFACT_ROOT, ENV_ARTIFACT_ROOT, ENV_ARTIFACT_ROOT_COMPAT,

@@ -10,7 +10,6 @@ use telemetry_model::{
 };
 
 use crate::error::{Error, Result, shown};
-use crate::history::{Retention, prune, prune_waiting};
 use crate::jsonl::{LineFile, write_atomic};
 use crate::line::ManifestLine;
 use crate::lock::{LOCK_FILE, RunLock};
@@ -42,8 +41,6 @@ pub const DEFAULT_COMPACT_BYTES: u64 = 8 * 1024 * 1024;
 pub struct RunOptions {
     /// A user-chosen run id; `None` generates a UUIDv7.
     pub name: Option<String>,
-    /// How many runs to keep once this one is created.
-    pub retention: Retention,
     /// `fdatasync` after every manifest line and before every atomic
     /// rewrite (`steps.json`, [`RunWriter::write_json`],
     /// [`RunWriter::write_file`]), so a power cut loses nothing already
@@ -60,7 +57,6 @@ impl Default for RunOptions {
     fn default() -> Self {
         Self {
             name: None,
-            retention: Retention::default(),
             sync: true,
             compact_bytes: DEFAULT_COMPACT_BYTES,
         }
@@ -70,42 +66,48 @@ impl Default for RunOptions {
 /// Owns a run directory for the life of the run: holds `run.lock`, appends
 /// to `manifest.jsonl` and `telemetry.jsonl`, rewrites `steps.json`.
 ///
-/// Dropping the writer releases the lock; a run whose last record says
-/// `running` is then reported as abandoned, which is the point: write a
-/// terminal record before dropping. Then it applies retention once more
-/// (waiting up to 2 s for a concurrent pruner rather than skipping): runs that were
-/// live when the last run was created are pruned once they end, so the
-/// root converges on the newest N.
+/// Dropping the writer (or [`RunWriter::release`]) releases the lock; a run
+/// whose last record says `running` is then reported as abandoned, which
+/// is the point: write a terminal record before dropping. The writer never
+/// deletes other runs: retention is its owner's choice (see
+/// [`apply_retention`](crate::apply_retention)).
 #[derive(Debug)]
 pub struct RunWriter {
     run_id: String,
     dir: PathBuf,
     host: String,
-    /// Held, never read: dropping it releases the run.
+    /// Held, never read: dropping it releases the run. `None` once
+    /// released, and then nothing more is written.
     lock: Option<RunLock>,
-    /// Where the run lives and how many runs to keep, for the prune at drop.
-    root: ArtifactRoot,
-    retention: Retention,
     manifest: LineFile,
     telemetry: Option<LineFile>,
     sync: bool,
     compact_bytes: u64,
 }
 
-impl Drop for RunWriter {
-    fn drop(&mut self) {
-        // Release the run first: it may itself be past the limit now.
-        drop(self.lock.take());
-        // Best effort: retention never fails the end of a run.
-        let _ = prune_waiting(&self.root, self.retention);
-    }
-}
-
 impl RunWriter {
-    /// Creates a new run directory under `<root>/run-tracker`, takes its lock
-    /// and applies retention. Creating the directory is atomic (`mkdir`), so
-    /// two processes can never get the same run.
+    /// Creates a new run directory under `<root>/run-tracker`, takes its
+    /// lock and writes a first `pending` record (see
+    /// [`RunWriter::create_with`]).
     pub fn create(root: &ArtifactRoot, options: &RunOptions) -> Result<Self> {
+        Self::create_with(root, options, |_| {}).map(|(writer, _)| writer)
+    }
+
+    /// Creates a new run directory under `<root>/run-tracker`, takes its
+    /// lock, and writes the run's first record: [`RunWriter::new_record`]
+    /// as `init` completes it. Returns the writer and that record.
+    ///
+    /// Creating the directory is atomic (`mkdir`), so two processes can
+    /// never get the same run. The manifest appears (by a rename) with the
+    /// first record already in it, and only once the lock is held: a kill
+    /// at any moment leaves either a run that history lists, or a directory
+    /// without a manifest, which is not a run. A directory with a manifest
+    /// and a free lock is finished or abandoned, never new.
+    pub fn create_with(
+        root: &ArtifactRoot,
+        options: &RunOptions,
+        init: impl FnOnce(&mut PipelineRunRecord),
+    ) -> Result<(Self, PipelineRunRecord)> {
         // Refuse a bad name before anything is created.
         if let Some(name) = &options.name {
             validate_run_name(name)?;
@@ -127,9 +129,35 @@ impl RunWriter {
                 Err(e) => return Err(Error::io("create", &dir, e)),
             }
         };
-        let writer = Self::open_locked(root, run_id, dir, options)?;
-        prune(root, options.retention, Some(&writer.dir))?;
-        Ok(writer)
+        let mut lock = RunLock::acquire(&dir, &run_id)?;
+        let host = host_name();
+        lock.write_owner(&run_id, &host)?;
+        let mut record = fresh_record(&run_id, &host, &dir);
+        init(&mut record);
+        // The first line goes to a hidden file that becomes the manifest by
+        // a rename: no moment shows an empty manifest.
+        let manifest_path = dir.join(files::MANIFEST);
+        let staged = dir.join(format!(".{}.new", files::MANIFEST));
+        let mut first = LineFile::open(&staged)?;
+        first.append(&record)?;
+        if options.sync {
+            first.sync()?;
+        }
+        drop(first);
+        std::fs::rename(&staged, &manifest_path)
+            .map_err(|e| Error::io("rename", &manifest_path, e))?;
+        let writer = Self {
+            run_id,
+            manifest: LineFile::open(&manifest_path)?,
+            dir,
+            host,
+            lock: Some(lock),
+            telemetry: None,
+            sync: options.sync,
+            compact_bytes: options.compact_bytes,
+        };
+        writer.write_steps(&record.steps)?;
+        Ok((writer, record))
     }
 
     /// Reopens an existing run to append to it (after a crash, for
@@ -164,7 +192,7 @@ impl RunWriter {
                 runs_dir,
             });
         }
-        let writer = Self::open_locked(root, run_id.to_owned(), dir, options)?;
+        let writer = Self::open_locked(run_id.to_owned(), dir, options)?;
         let contents = read_manifest(&writer.dir.join(files::MANIFEST))?;
         if contents.record.is_none() {
             return Err(Error::NoRecord {
@@ -174,25 +202,16 @@ impl RunWriter {
         Ok((writer, contents))
     }
 
-    fn open_locked(
-        root: &ArtifactRoot,
-        run_id: String,
-        dir: PathBuf,
-        options: &RunOptions,
-    ) -> Result<Self> {
+    fn open_locked(run_id: String, dir: PathBuf, options: &RunOptions) -> Result<Self> {
         let mut lock = RunLock::acquire(&dir, &run_id)?;
         let host = host_name();
         lock.write_owner(&run_id, &host)?;
-        // The manifest is created only once the lock is held: a directory
-        // with a manifest and a free lock is finished or abandoned, never new.
         let manifest = LineFile::open(&dir.join(files::MANIFEST))?;
         Ok(Self {
             run_id,
             dir,
             host,
             lock: Some(lock),
-            root: root.clone(),
-            retention: options.retention,
             manifest,
             telemetry: None,
             sync: options.sync,
@@ -210,14 +229,28 @@ impl RunWriter {
         &self.dir
     }
 
+    /// Releases the run's lock before the writer is dropped: the run is
+    /// over (write its terminal record first), and every later write fails
+    /// with [`Error::Released`]. What an owner does before applying
+    /// retention at the end of a run, so that the run itself can be pruned
+    /// if newer runs of its pipeline have pushed it past the limit.
+    pub fn release(&mut self) {
+        drop(self.lock.take());
+    }
+
+    fn check_held(&self) -> Result<()> {
+        match self.lock {
+            Some(_) => Ok(()),
+            None => Err(Error::Released {
+                run_id: self.run_id.clone(),
+            }),
+        }
+    }
+
     /// A `pending` record for this run, created now, with this process's
     /// host, pid and the run directory filled in.
     pub fn new_record(&self) -> PipelineRunRecord {
-        let mut record = PipelineRunRecord::new(&self.run_id);
-        record.host = Some(self.host.clone());
-        record.pid = Some(std::process::id());
-        record.artifact_dir = Some(self.dir.display().to_string());
-        record
+        fresh_record(&self.run_id, &self.host, &self.dir)
     }
 
     /// Persists a transition: the record line first (the source of truth),
@@ -232,6 +265,7 @@ impl RunWriter {
     /// only its wrapper lines and this record, so it stays bounded however
     /// long the run.
     pub fn append_record(&mut self, record: &PipelineRunRecord) -> Result<()> {
+        self.check_held()?;
         self.manifest.append(record)?;
         if self.sync {
             self.manifest.sync()?;
@@ -260,6 +294,7 @@ impl RunWriter {
     }
 
     fn append_wrapper(&mut self, line: &ManifestLine) -> Result<()> {
+        self.check_held()?;
         self.manifest.append(line)?;
         if self.sync {
             self.manifest.sync()?;
@@ -270,6 +305,7 @@ impl RunWriter {
     /// Appends one sample to `telemetry.jsonl` (never synced: samples are
     /// cheap to lose on a power cut and expensive to sync).
     pub fn append_telemetry(&mut self, snapshot: &TelemetrySnapshot) -> Result<()> {
+        self.check_held()?;
         let file = match &mut self.telemetry {
             Some(file) => file,
             None => self
@@ -287,6 +323,7 @@ impl RunWriter {
     /// Writes `value` as pretty JSON to `name` in the run directory,
     /// atomically (summary.json, for instance).
     pub fn write_json(&self, name: &str, value: &impl Serialize) -> Result<()> {
+        self.check_held()?;
         let path = self.dir.join(name);
         let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Serialize {
             path: path.clone(),
@@ -298,6 +335,7 @@ impl RunWriter {
 
     /// Writes `bytes` to `name` in the run directory, atomically.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.check_held()?;
         write_atomic(&self.dir.join(name), bytes, self.sync)
     }
 
@@ -329,6 +367,15 @@ impl RunWriter {
     }
 }
 
+/// A `pending` record created now, by this process on `host`, in `dir`.
+fn fresh_record(run_id: &str, host: &str, dir: &Path) -> PipelineRunRecord {
+    let mut record = PipelineRunRecord::new(run_id);
+    record.host = Some(host.to_owned());
+    record.pid = Some(std::process::id());
+    record.artifact_dir = Some(dir.display().to_string());
+    record
+}
+
 fn push_line(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), serde_json::Error> {
     serde_json::to_writer(&mut *out, value)?;
     out.push(b'\n');
@@ -344,4 +391,56 @@ pub fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Query, RunState, list_runs};
+
+    #[test]
+    fn a_created_run_is_listable_before_its_first_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let (writer, record) = RunWriter::create_with(&root, &RunOptions::default(), |r| {
+            r.pipeline = Some("demo".into());
+        })
+        .unwrap();
+        // Nothing but the run's own files: no staged manifest left over.
+        let mut names: Vec<String> = std::fs::read_dir(writer.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["manifest.jsonl", "run.lock", "steps.json"]);
+        let listing = list_runs(&root, &Query::default()).unwrap();
+        assert!(listing.warnings.is_empty(), "{:?}", listing.warnings);
+        assert_eq!(listing.runs.len(), 1);
+        assert_eq!(listing.runs[0].record, record);
+        assert_eq!(listing.runs[0].state, RunState::Pending);
+        drop(writer);
+        let listing = list_runs(&root, &Query::default()).unwrap();
+        assert_eq!(listing.runs[0].state, RunState::Abandoned);
+    }
+
+    #[test]
+    fn a_released_writer_writes_nothing_more() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let mut writer = RunWriter::create(&root, &RunOptions::default()).unwrap();
+        let record = writer.new_record();
+        writer.release();
+        assert!(matches!(
+            writer.append_record(&record),
+            Err(Error::Released { .. })
+        ));
+        assert!(matches!(
+            writer.write_json("x.json", &1),
+            Err(Error::Released { .. })
+        ));
+        // The lock is free: another writer may take the run over.
+        let (_again, contents) =
+            RunWriter::resume(&root, writer.run_id(), &RunOptions::default()).unwrap();
+        assert_eq!(contents.lines, 1);
+    }
 }

@@ -1,6 +1,6 @@
 //! Several processes sharing one artifact root (SPEC §4): run ids and
 //! directories stay unique, lines never interleave, retention never deletes
-//! a run whose writer lives and converges on the newest 20, a run id is
+//! a run whose writer lives and converges on the newest [`KEEP`], a run id is
 //! claimed by exactly one process, and a writer that dies without a final
 //! record (exit or SIGKILL) leaves a run that lists as abandoned.
 //!
@@ -20,8 +20,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use manifest::{
-    ArtifactRoot, Error, Query, Retention, RunOptions, RunState, RunWriter, list_runs, prune,
-    read_manifest, resolve_run,
+    ArtifactRoot, END_OF_RUN_PRUNE_WAIT, Error, PruneReport, PruneRule, Query, Retention,
+    RunOptions, RunState, RunWriter, apply_retention, list_runs, prune, read_manifest, resolve_run,
 };
 use telemetry_model::{PipelineRunRecord, RunStatus, StepExecutionEntry, StepStatus, Timestamp};
 
@@ -36,6 +36,11 @@ const HANDOVER_LIMIT: Duration = Duration::from_secs(120);
 const CHURN_CHILDREN: usize = 8;
 /// Finished runs each churn child creates after its live one.
 const RUNS_PER_CHILD: usize = 5;
+/// The churn children's retention: the newest this many runs of their
+/// shared pipeline.
+const KEEP: usize = 20;
+/// The churn children's pipeline.
+const CHURN: &str = "churn";
 
 // ---------------------------------------------------------------- plumbing
 
@@ -224,25 +229,52 @@ fn child_entry_point() {
     }
 }
 
-/// Holds one live run, creates and finishes several more (each create
-/// prunes with the default retention), reports, and finishes the live run
-/// once released.
+/// Creates a run of the churn pipeline and applies the churn retention,
+/// as the `progress` library does when a run starts.
+fn churn_run(root: &ArtifactRoot) -> RunWriter {
+    let retention = Retention::keep_newest(KEEP);
+    let (writer, _) = RunWriter::create_with(root, &options(), |record| {
+        record.pipeline = Some(CHURN.to_owned());
+    })
+    .unwrap();
+    apply_retention(
+        root,
+        retention,
+        Some(CHURN),
+        Some(writer.dir()),
+        Duration::ZERO,
+    )
+    .unwrap();
+    writer
+}
+
+/// Ends a churn run as the `progress` library does: release it, then
+/// apply retention again, waiting for a concurrent pruner.
+fn end_churn_run(root: &ArtifactRoot, mut writer: RunWriter) {
+    writer.release();
+    let retention = Retention::keep_newest(KEEP);
+    apply_retention(root, retention, Some(CHURN), None, END_OF_RUN_PRUNE_WAIT).unwrap();
+}
+
+/// Holds one live run, creates and finishes several more (each applying
+/// the churn retention as it starts and ends), reports, and finishes the
+/// live run once released.
 fn churn(root: &ArtifactRoot, work: &Path, index: usize) {
-    let pipeline = format!("churn-{index}");
     let mut report = String::new();
-    let mut live = RunWriter::create(root, &options()).unwrap();
-    let mut live_record = running_record(&live, &pipeline);
+    let mut live = churn_run(root);
+    let mut live_record = running_record(&live, CHURN);
     live.commit(&live_record).unwrap();
     report += &report_line(true, &live, &live_record);
 
     for _ in 0..RUNS_PER_CHILD {
-        let mut writer = RunWriter::create(root, &options()).unwrap();
-        let mut record = running_record(&writer, &pipeline);
+        let mut writer = churn_run(root);
+        let mut record = running_record(&writer, CHURN);
         writer.commit(&record).unwrap();
         complete(&mut record);
         writer.commit(&record).unwrap();
         verify_own(&writer, &record);
         report += &report_line(false, &writer, &record);
+        end_churn_run(root, writer);
     }
     verify_own(&live, &live_record);
     signal(&work.join(format!("ready-{index}")), &report);
@@ -252,13 +284,13 @@ fn churn(root: &ArtifactRoot, work: &Path, index: usize) {
     complete(&mut live_record);
     live.commit(&live_record).unwrap();
     verify_own(&live, &live_record);
+    end_churn_run(root, live);
 }
 
 /// Races the other claim children for the run id `contested`.
 fn claim(root: &ArtifactRoot, work: &Path, index: usize) {
     let named = RunOptions {
         name: Some("contested".into()),
-        retention: Retention::KEEP_ALL,
         ..options()
     };
     signal(&work.join(format!("armed-{index}")), "");
@@ -372,33 +404,27 @@ fn many_processes_create_and_prune_runs_on_one_root() {
     // (prunes may skip while another process prunes, so not all of them).
     assert!(listing.runs.len() < reported.len(), "nothing was pruned");
     // An explicit prune now keeps every live run past the limit, and says so.
-    let report = prune(&root, Retention::default(), None).unwrap();
+    let rule = PruneRule {
+        keep: Some(KEEP),
+        ..PruneRule::default()
+    };
+    let report = prune(&root, &rule, None).unwrap();
     assert!(!report.skipped_busy, "{report:?}");
-    let newest: BTreeSet<&str> = listing
-        .runs
-        .iter()
-        .take(Retention::DEFAULT_KEEP)
-        .map(|r| r.run_id())
-        .collect();
+    let newest: BTreeSet<&str> = listing.runs.iter().take(KEEP).map(|r| r.run_id()).collect();
+    let kept_live = ids_of(&report.kept_live);
     for run in &live {
         assert!(run.dir.is_dir(), "live run {} pruned", run.run_id);
         if !newest.contains(run.run_id.as_str()) {
             assert!(
-                report.kept_live.contains(&run.run_id),
+                kept_live.contains(&run.run_id.as_str()),
                 "{} not reported live: {report:?}",
                 run.run_id
             );
         }
     }
-    for id in &report.removed {
-        assert!(
-            !newest.contains(id.as_str()),
-            "pruned {id}, one of the newest"
-        );
-        assert!(
-            !live.iter().any(|r| &r.run_id == id),
-            "pruned live run {id}"
-        );
+    for id in ids_of(&report.removed) {
+        assert!(!newest.contains(id), "pruned {id}, one of the newest");
+        assert!(!live.iter().any(|r| r.run_id == id), "pruned live run {id}");
     }
 
     signal(&work.join("release"), "");
@@ -406,24 +432,20 @@ fn many_processes_create_and_prune_runs_on_one_root() {
         assert_success(child);
     }
 
-    let report = prune(&root, Retention::default(), None).unwrap();
-    assert!(
-        report.kept_live.is_empty() && !report.skipped_busy,
-        "{report:?}"
-    );
+    // The children's own retention converged: an explicit prune finds
+    // nothing more to do.
+    let report = prune(&root, &rule, None).unwrap();
+    assert_eq!(report, PruneReport::default(), "{report:?}");
     let listing = list_runs(&root, &Query::default()).unwrap();
     assert!(listing.warnings.is_empty(), "{:?}", listing.warnings);
-    assert_eq!(listing.runs.len(), Retention::DEFAULT_KEEP);
+    assert_eq!(listing.runs.len(), KEEP);
     let mut newest: Vec<&Reported> = reported.iter().collect();
     newest.sort_by(|a, b| {
         b.created_at
             .cmp(&a.created_at)
             .then_with(|| b.run_id.cmp(&a.run_id))
     });
-    let want: Vec<&str> = newest[..Retention::DEFAULT_KEEP]
-        .iter()
-        .map(|r| r.run_id.as_str())
-        .collect();
+    let want: Vec<&str> = newest[..KEEP].iter().map(|r| r.run_id.as_str()).collect();
     let got: Vec<&str> = listing.runs.iter().map(|r| r.run_id()).collect();
     assert_eq!(got, want, "the newest 20 runs remain, newest first");
     for entry in &listing.runs {
@@ -436,7 +458,11 @@ fn many_processes_create_and_prune_runs_on_one_root() {
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
         .count();
-    assert_eq!(dirs_left, Retention::DEFAULT_KEEP);
+    assert_eq!(dirs_left, KEEP);
+}
+
+fn ids_of(runs: &[manifest::PrunedRun]) -> Vec<&str> {
+    runs.iter().map(|r| r.run_id.as_str()).collect()
 }
 
 #[test]
@@ -503,10 +529,11 @@ fn one_run_id_is_claimed_by_exactly_one_process() {
     for child in children {
         assert_success(child);
     }
-    // The winner's manifest is exactly its own two records.
+    // The winner's manifest is exactly its own three records: the one
+    // written with the directory, and its two commits.
     let contents = read_manifest(&root.runs_dir().join("contested/manifest.jsonl")).unwrap();
     assert!(contents.warnings.is_empty(), "{:?}", contents.warnings);
-    assert_eq!(contents.lines, 2);
+    assert_eq!(contents.lines, 3);
     let record = contents.record.unwrap();
     assert_eq!(record.pipeline, Some(format!("claimant-{winner}")));
     assert_eq!(record.status, RunStatus::Completed);

@@ -11,9 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use manifest::{
-    ArtifactRoot, Error, ManifestLine, Query, ReadWarning, Retention, RunOptions, RunState,
-    RunWriter, files, list_runs, read_jsonl, read_last_record, read_manifest, read_steps,
-    resolve_run,
+    ArtifactRoot, Error, ManifestLine, Query, ReadWarning, RunOptions, RunState, RunWriter, files,
+    list_runs, read_jsonl, read_last_record, read_manifest, read_steps, resolve_run,
 };
 use serde_json::json;
 use telemetry_model::{
@@ -430,7 +429,6 @@ fn empty_file() {
     );
     // Resuming it is refused: there is no record to go on from.
     let options = RunOptions {
-        retention: Retention::KEEP_ALL,
         ..RunOptions::default()
     };
     assert!(matches!(
@@ -490,7 +488,6 @@ fn nul_filled_files() {
     // starts on a new line, so the new record is found.
     let run = Run::new(&[r(1), nuls].concat());
     let options = RunOptions {
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     };
@@ -592,7 +589,6 @@ fn steps_json_truncated_mid_write() {
     let root = ArtifactRoot::new(tmp.path());
     let options = RunOptions {
         name: Some(RUN.into()),
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     };

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use manifest::{
-    ArtifactRoot, Error, Query, Retention, RunOptions, RunWriter, files, list_runs, prune,
+    ArtifactRoot, Error, PruneRule, Query, RunOptions, RunWriter, files, list_runs, prune,
     resolve_run, validate_run_ref,
 };
 use telemetry_model::{RunStatus, Timestamp};
@@ -20,7 +20,6 @@ use telemetry_model::{RunStatus, Timestamp};
 fn options(name: &str) -> RunOptions {
     RunOptions {
         name: Some(name.to_owned()),
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     }
@@ -190,7 +189,11 @@ fn symlinked_run_directories_are_never_followed() {
         ));
     }
     // Retention never deletes through a link, even one older than every run.
-    let report = prune(&root, Retention { keep: 1 }, None).unwrap();
+    let rule = PruneRule {
+        keep: Some(1),
+        ..PruneRule::default()
+    };
+    let report = prune(&root, &rule, None).unwrap();
     assert!(report.removed.is_empty(), "{report:?}");
     assert!(runs.join("evil").exists());
 

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use manifest::{
-    ArtifactRoot, Error, ManifestContents, Query, Retention, RunOptions, RunState, RunWriter,
-    list_runs, read_jsonl, read_last_record, read_manifest, read_steps, resolve_run,
+    ArtifactRoot, Error, ManifestContents, Query, RunOptions, RunState, RunWriter, list_runs,
+    read_jsonl, read_last_record, read_manifest, read_steps, resolve_run,
 };
 use serde_json::{Value, json};
 use telemetry_model::{
@@ -200,7 +200,6 @@ fn scenario_filter_matches_scenario_id_config_path_and_stem() {
 fn scenario_filter_matches_pipeline_name_beside_python_runs() {
     let fx = Fixture::new();
     let options = RunOptions {
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     };

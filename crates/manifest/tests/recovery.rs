@@ -13,8 +13,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use manifest::{
-    ArtifactRoot, Error, MAX_LINE_BYTES, ManifestLine, Query, ReadWarning, Retention, RunOptions,
-    RunWriter, list_runs, read_last_record, read_manifest, read_steps,
+    ArtifactRoot, Error, MAX_LINE_BYTES, ManifestLine, Query, ReadWarning, RunOptions, RunWriter,
+    list_runs, read_last_record, read_manifest, read_steps,
 };
 use serde_json::json;
 use telemetry_model::{
@@ -315,7 +315,6 @@ fn empty_and_record_less_files() {
 
 fn quiet_options() -> RunOptions {
     RunOptions {
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     }
@@ -329,10 +328,10 @@ fn a_record_appended_after_a_torn_line_is_found_by_both_readers() {
         name: Some("torn".into()),
         ..quiet_options()
     };
-    let mut writer = RunWriter::create(&root, &options).unwrap();
-    let mut first = writer.new_record();
-    first.status = RunStatus::Running;
-    writer.commit(&first).unwrap();
+    let (writer, first) = RunWriter::create_with(&root, &options, |record| {
+        record.status = RunStatus::Running;
+    })
+    .unwrap();
     let path = writer.dir().join("manifest.jsonl");
     drop(writer);
 

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use manifest::{ArtifactRoot, Retention, RunOptions};
+use manifest::{ArtifactRoot, RunOptions};
 use progress::{Display, ManualClock, ProgressTracker, StepSpec, TrackerOptions};
 use telemetry_model::PipelineRunRecord;
 
@@ -145,7 +145,6 @@ fn run_once(
     options.display = Display::Quiet;
     options.history_runs = 5;
     options.run = RunOptions {
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     };

@@ -66,14 +66,13 @@ pub fn step_medians(root: &ArtifactRoot, pipeline: &str, max_runs: usize) -> Has
 #[cfg(test)]
 mod tests {
     use super::*;
-    use manifest::{Retention, RunOptions, RunWriter};
+    use manifest::{RunOptions, RunWriter};
     use telemetry_model::{RunStatus, StepExecutionEntry, Timestamp};
 
     /// A completed run of `pipeline` created at `minute`, one step `id`
     /// that took `secs`; a perf run if `perf`.
     fn add_run(root: &ArtifactRoot, minute: i64, id: &str, secs: f64, perf: bool) {
         let options = RunOptions {
-            retention: Retention::KEEP_ALL,
             sync: false,
             ..RunOptions::default()
         };

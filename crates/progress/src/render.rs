@@ -98,6 +98,14 @@ pub enum Event<'a> {
         /// Why it failed or was cancelled.
         reason: Option<&'a str>,
     },
+    /// Retention deleted old runs
+    /// ([`PruneReport::announcement`](manifest::PruneReport::announcement)).
+    /// Shown by every built-in display, [`Display::Quiet`] included:
+    /// nothing is deleted unannounced.
+    RunsDeleted {
+        /// What was deleted and by which rule.
+        text: &'a str,
+    },
 }
 
 /// Run time so far, coarse: `0s`, `42s`, `2m`, `1h05m`.
@@ -248,6 +256,7 @@ pub fn line(event: &Event<'_>) -> String {
                 format_duration(duration)
             )
         }
+        Event::RunsDeleted { text } => format!("Retention: {text}"),
     }
 }
 
@@ -279,7 +288,7 @@ pub enum Display {
     Auto,
     /// Plain lines only, whatever stderr is.
     Plain,
-    /// Nothing at all.
+    /// Nothing but the line announcing runs that retention deleted.
     Quiet,
 }
 
@@ -383,7 +392,11 @@ impl Sink for LiveSink {
 pub fn sink_for(display: Display, heartbeat: Duration) -> Box<dyn Sink> {
     struct Quiet;
     impl Sink for Quiet {
-        fn show(&mut self, _: &Event<'_>) {}
+        fn show(&mut self, event: &Event<'_>) {
+            if let Event::RunsDeleted { .. } = event {
+                let _ = writeln!(std::io::stderr(), "{}", line(event));
+            }
+        }
     }
     let live =
         std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");

@@ -5,7 +5,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use manifest::{ArtifactRoot, RunOptions, RunWriter};
+use manifest::{ArtifactRoot, Retention, RunOptions, RunWriter};
 use serde_json::json;
 use telemetry_model::{PipelineRunRecord, RunStatus, StepExecutionEntry, StepStatus, Timestamp};
 
@@ -62,8 +62,12 @@ pub struct TrackerOptions {
     pub pipeline: String,
     /// Where the run is written.
     pub root: ArtifactRoot,
-    /// Run name, retention, durability.
+    /// Run name and durability.
     pub run: RunOptions,
+    /// Which older runs of this pipeline to delete when the run starts and
+    /// when it ends. The default keeps every run; deletions are announced
+    /// through the display ([`Event::RunsDeleted`]).
+    pub retention: Retention,
     /// Scenario or pipeline file, recorded as `scenario_config_path`.
     pub scenario_config_path: Option<String>,
     /// The command line; defaults to this process's arguments.
@@ -90,13 +94,14 @@ impl std::fmt::Debug for dyn Sink {
 }
 
 impl TrackerOptions {
-    /// Defaults: automatic display, heartbeat every 10 s, refresh every
-    /// second, ETA from the last 5 completed runs, the system clock.
+    /// Defaults: every run kept, automatic display, heartbeat every 10 s,
+    /// refresh every second, ETA from the last 5 completed runs, the system clock.
     pub fn new(pipeline: impl Into<String>, root: ArtifactRoot) -> Self {
         Self {
             pipeline: pipeline.into(),
             root,
             run: RunOptions::default(),
+            retention: Retention::KeepAll,
             scenario_config_path: None,
             initiator: None,
             display: Display::Auto,
@@ -163,6 +168,8 @@ pub(crate) struct State {
     clock: Arc<dyn Clock>,
     finished: bool,
     last_persist: Timestamp,
+    root: ArtifactRoot,
+    retention: Retention,
 }
 
 struct Shared {
@@ -255,31 +262,33 @@ impl ProgressTracker {
         } else {
             Default::default()
         };
-        let writer = RunWriter::create(&options.root, &options.run)?;
         let clock = options.clock;
-        let mut record = writer.new_record();
-        record.created_at = clock.now();
-        record.pipeline = Some(options.pipeline.clone());
-        record.scenario_config_path = options.scenario_config_path;
-        record.initiator = Some(options.initiator.unwrap_or_else(command_line));
-        record.status = RunStatus::Running;
         let mut order = 0;
         let mut priors = Vec::with_capacity(steps.len());
-        for spec in &steps {
-            let mut entry = StepExecutionEntry::new(&spec.id, &spec.name, 0);
-            if spec.enabled {
-                order += 1;
-                entry.order = order;
-                record.enabled_steps.push(spec.id.clone());
-            } else {
-                entry.status = StepStatus::Skipped;
+        // The run's first record, written with its directory: a run that
+        // exists is always listable, with its pipeline and steps.
+        let (writer, record) = RunWriter::create_with(&options.root, &options.run, |record| {
+            record.created_at = clock.now();
+            record.pipeline = Some(options.pipeline.clone());
+            record.scenario_config_path = options.scenario_config_path;
+            record.initiator = Some(options.initiator.unwrap_or_else(command_line));
+            record.status = RunStatus::Running;
+            for spec in &steps {
+                let mut entry = StepExecutionEntry::new(&spec.id, &spec.name, 0);
+                if spec.enabled {
+                    order += 1;
+                    entry.order = order;
+                    record.enabled_steps.push(spec.id.clone());
+                } else {
+                    entry.status = StepStatus::Skipped;
+                }
+                record.steps.push(entry);
+                priors.push(Prior {
+                    history: medians.get(&spec.id).copied(),
+                    expected: spec.expected.map(|d| d.as_secs_f64()),
+                });
             }
-            record.steps.push(entry);
-            priors.push(Prior {
-                history: medians.get(&spec.id).copied(),
-                expected: spec.expected.map(|d| d.as_secs_f64()),
-            });
-        }
+        })?;
         let sink = options
             .sink
             .unwrap_or_else(|| sink_for(options.display, options.heartbeat));
@@ -297,8 +306,9 @@ impl ProgressTracker {
             last_persist: clock.now(),
             clock,
             finished: false,
+            root: options.root,
+            retention: options.retention,
         };
-        state.commit()?;
         let skipped = steps.len() - order as usize;
         let eta = state.estimate().remaining;
         state.sink.show(&Event::RunStarted {
@@ -308,6 +318,7 @@ impl ProgressTracker {
             skipped,
             eta,
         });
+        state.apply_retention(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             stop: Mutex::new(false),
@@ -703,6 +714,15 @@ impl Drop for ProgressTracker {
             }
         }
         self.stop_ticker();
+        let mut state = self.lock();
+        if state.retention != Retention::KeepAll {
+            // The run is over: release it first, so that it can go too if
+            // newer runs of its pipeline pushed it past the limit, and wait
+            // for a concurrent pruner, so that the last run to end leaves
+            // the newest N.
+            state.writer.release();
+            state.apply_retention(true);
+        }
     }
 }
 
@@ -732,6 +752,37 @@ fn command_line() -> String {
 }
 
 impl State {
+    /// Applies the run's retention to its pipeline and announces what it
+    /// deleted: when the run starts (sparing the run itself, `at_end`
+    /// false) and once it has ended and released its lock (waiting for a
+    /// concurrent pruner). Best effort: retention never fails a run; a
+    /// failure is announced instead.
+    fn apply_retention(&mut self, at_end: bool) {
+        let pipeline = self.record.pipeline.clone();
+        let own = self.writer.dir().to_owned();
+        let (exclude, wait) = if at_end {
+            (None, manifest::END_OF_RUN_PRUNE_WAIT)
+        } else {
+            (Some(own.as_path()), Duration::ZERO)
+        };
+        let text = match manifest::apply_retention(
+            &self.root,
+            self.retention,
+            pipeline.as_deref(),
+            exclude,
+            wait,
+        ) {
+            Ok(report) => report.announcement(&self.retention.to_string()),
+            Err(e) => Some(format!(
+                "could not apply retention ({}): {e}",
+                self.retention
+            )),
+        };
+        if let Some(text) = text {
+            self.sink.show(&Event::RunsDeleted { text: &text });
+        }
+    }
+
     fn commit(&mut self) -> manifest::Result<()> {
         self.writer.commit(&self.record)
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use manifest::{ArtifactRoot, Retention, RunOptions, files, read_last_record};
+use manifest::{ArtifactRoot, RunOptions, files, read_last_record};
 use progress::render::line;
 use progress::{Event, ManualClock, ProgressTracker, Report, Sink, StepSpec, TrackerOptions};
 use telemetry_model::{PipelineRunRecord, RunStatus, StepStatus};
@@ -59,7 +59,6 @@ impl Harness {
         options.clock = self.clock.clone();
         options.sink = Some(Box::new(capture.clone()));
         options.run = RunOptions {
-            retention: Retention::KEEP_ALL,
             sync: false,
             ..RunOptions::default()
         };
@@ -439,4 +438,59 @@ fn artifacts_that_would_make_the_record_unreadable_are_refused_and_the_run_still
     assert_eq!(last.record.status, record.status);
     assert_eq!(last.record.steps[0].status, StepStatus::Completed);
     assert_eq!(last.record.steps[0].artifacts.len(), at);
+}
+
+/// Starts and finishes a one-step run of `pipeline` with `retention`;
+/// returns the lines it showed.
+fn one_run(h: &Harness, pipeline: &str, retention: manifest::Retention) -> Vec<String> {
+    let capture = Capture::default();
+    let mut options = TrackerOptions::new(pipeline, h.root.clone());
+    options.refresh = None;
+    options.clock = h.clock.clone();
+    options.sink = Some(Box::new(capture.clone()));
+    options.retention = retention;
+    options.run = RunOptions {
+        sync: false,
+        ..RunOptions::default()
+    };
+    let tracker = ProgressTracker::start(options, vec![StepSpec::new("a", "A")]).unwrap();
+    h.run_step(&tracker, "a", 1.0);
+    tracker.finish().unwrap();
+    capture.lines.lock().unwrap().clone()
+}
+
+fn pipelines_of_runs(h: &Harness) -> Vec<String> {
+    let listing = manifest::list_runs(&h.root, &manifest::Query::default()).unwrap();
+    listing
+        .runs
+        .iter()
+        .map(|r| r.record.pipeline.clone().unwrap())
+        .collect()
+}
+
+#[test]
+fn keeps_every_run_unless_retention_is_asked_for_then_only_its_pipeline() {
+    let h = Harness::new();
+    for pipeline in ["demo", "other", "demo", "demo"] {
+        let lines = one_run(&h, pipeline, manifest::Retention::default());
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Retention")),
+            "{lines:?}"
+        );
+        h.clock.advance_secs(60.0);
+    }
+    assert_eq!(pipelines_of_runs(&h), ["demo", "demo", "other", "demo"]);
+
+    let lines = one_run(&h, "demo", manifest::Retention::keep_newest(2));
+    let announced: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("Retention"))
+        .collect();
+    assert_eq!(
+        announced,
+        [
+            "Retention: deleted 2 runs of pipeline \"demo\" (keep the newest 2 runs of each pipeline)"
+        ]
+    );
+    assert_eq!(pipelines_of_runs(&h), ["demo", "demo", "other"]);
 }

@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use manifest::{ArtifactRoot, Retention, RunOptions, RunWriter};
+use manifest::{ArtifactRoot, RunOptions, RunWriter};
 use sampler::{Backend, Collector, Probe, SamplerConfig, gpu};
 
 fn bench(c: &mut Criterion) {
@@ -40,7 +40,6 @@ fn bench(c: &mut Criterion) {
     std::thread::sleep(Duration::from_millis(300));
     let tmp = tempfile::tempdir().expect("tempdir");
     let options = RunOptions {
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     };

@@ -60,6 +60,8 @@ pub enum Command {
     Tensorboard(TensorboardArgs),
     /// Run a pipeline N times and gate each step's throughput against stored baselines.
     PerfTests(PerfTestsArgs),
+    /// Delete old runs: all but the newest N of each pipeline, or those older than an age.
+    Prune(PruneArgs),
     /// Internal: runs one step's command for `tracker run`.
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -92,9 +94,11 @@ pub struct RunArgs {
     /// Plain mode: seconds between heartbeat lines of a running step.
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_seconds)]
     pub heartbeat: f64,
-    /// Keep the newest N runs, deleting older ones (0 = keep all).
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count, allow_negative_numbers = true)]
-    pub keep: usize,
+    /// Delete all but the newest N runs of this pipeline when the run starts
+    /// and ends (live runs and other pipelines' runs are never touched; each
+    /// deletion is announced). Without it every run is kept.
+    #[arg(long, value_name = "N", value_parser = parse_keep, allow_negative_numbers = true)]
+    pub keep: Option<usize>,
     /// Do not sample CPU, memory and GPU (also: TRACKER_TELEMETRY=0).
     #[arg(long)]
     pub no_telemetry: bool,
@@ -140,9 +144,11 @@ pub struct PerfTestsArgs {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
-    /// Keep the newest N runs, deleting older ones (0 = keep all).
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count, allow_negative_numbers = true)]
-    pub keep: usize,
+    /// Delete all but the newest N runs of this pipeline when the run starts
+    /// and ends (live runs and other pipelines' runs are never touched; each
+    /// deletion is announced). Without it every run is kept.
+    #[arg(long, value_name = "N", value_parser = parse_keep, allow_negative_numbers = true)]
+    pub keep: Option<usize>,
     /// Do not sample CPU, memory and GPU (also: TRACKER_TELEMETRY=0).
     #[arg(long)]
     pub no_telemetry: bool,
@@ -236,6 +242,45 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Runs are counted per pipeline, newest first by creation time; with both \
+--keep and --older-than, a run goes only if both rules select it. A live run (its writer holds \
+run.lock) is never deleted. Nothing is deleted unless you ask: tracker run keeps every run \
+unless given --keep.\n\n\
+Examples:\n  \
+tracker prune --keep 20 --dry-run              # what would go, per pipeline\n  \
+tracker prune --keep 5 --pipeline perf-smoke   # one pipeline only\n  \
+tracker prune --older-than 30d                 # everything created over 30 days ago\n\n\
+Exit status: 0 done (also when nothing matched), 2 a flag is invalid or a run could not be deleted."
+)]
+#[command(group(clap::ArgGroup::new("rule").required(true).multiple(true).args(["keep", "older_than"])))]
+pub struct PruneArgs {
+    /// Keep the newest N runs of each pipeline (0 deletes all of them).
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
+    pub keep: Option<usize>,
+    /// Only runs of this pipeline (the `pipeline` field of their record).
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
+    /// Only runs created more than AGE ago (30d, 12h), or before a time (RFC 3339 or a date).
+    #[arg(long, value_name = "AGE", value_parser = parse_time_now, allow_negative_numbers = true)]
+    pub older_than: Option<Timestamp>,
+    /// Print what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format. `json` is a stable machine interface (docs/cli.md).
+    #[arg(long, value_enum, default_value_t = PruneFormat::Table)]
+    pub format: PruneFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PruneFormat {
+    /// One line per run, then a summary line.
+    Table,
+    /// One JSON object: `dry_run`, `deleted`, `kept_live`.
+    Json,
+}
+
 /// Run states accepted by `--status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StateArg {
@@ -303,6 +348,17 @@ fn parse_count(input: &str) -> Result<usize, String> {
         .trim()
         .parse()
         .map_err(|_| "expected a whole number ≥ 0 (0 = no limit)".to_owned())
+}
+
+fn parse_keep(input: &str) -> Result<usize, String> {
+    match input.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(
+            "expected a number of runs to keep, at least 1 (leave --keep out to keep every run; \
+             `tracker prune` deletes explicitly)"
+                .to_owned(),
+        ),
+    }
 }
 
 fn parse_seconds(input: &str) -> Result<f64, String> {

@@ -96,6 +96,7 @@ where
         Command::Export(args) => commands::export::run(&ctx, args, out, err),
         Command::Tensorboard(args) => commands::tensorboard::run(&ctx, args, out, err),
         Command::PerfTests(args) => commands::perf_tests::run(&ctx, args, out, err),
+        Command::Prune(args) => commands::prune::run(&ctx, args, out, err),
     };
     match result {
         Ok(outcome) => outcome.code(),

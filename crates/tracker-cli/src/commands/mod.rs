@@ -4,6 +4,7 @@
 pub(crate) mod export;
 pub(crate) mod list;
 pub(crate) mod perf_tests;
+pub(crate) mod prune;
 pub(crate) mod run;
 pub(crate) mod show;
 pub(crate) mod status;

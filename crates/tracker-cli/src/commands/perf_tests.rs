@@ -79,10 +79,8 @@ pub(crate) fn run(
     let settings = Settings {
         pipeline: &pipeline.name,
         scenario: Some(scenario.clone()),
-        run: RunOptions {
-            retention: Retention { keep: args.keep },
-            ..RunOptions::default()
-        },
+        run: RunOptions::default(),
+        retention: Retention::keep_newest(args.keep.unwrap_or(0)),
         plain: args.plain,
         heartbeat: 10.0,
         no_telemetry: args.no_telemetry,

@@ -67,9 +67,9 @@ pub(crate) fn run(
         scenario: pipeline.scenario.clone(),
         run: RunOptions {
             name: args.run_id.clone(),
-            retention: Retention { keep: args.keep },
             ..RunOptions::default()
         },
+        retention: Retention::keep_newest(args.keep.unwrap_or(0)),
         plain: args.plain,
         heartbeat: args.heartbeat,
         no_telemetry: args.no_telemetry,
@@ -126,6 +126,8 @@ pub(crate) struct Settings<'a> {
     /// Recorded as `scenario_config_path`.
     pub scenario: Option<String>,
     pub run: RunOptions,
+    /// Which older runs of the pipeline to delete (default: none).
+    pub retention: Retention,
     pub plain: bool,
     /// Seconds between heartbeat lines in plain mode.
     pub heartbeat: f64,
@@ -167,6 +169,7 @@ impl Session {
         let mut options = TrackerOptions::new(settings.pipeline, ctx.root.clone());
         options.scenario_config_path = settings.scenario.clone();
         options.run = settings.run.clone();
+        options.retention = settings.retention;
         options.heartbeat = Duration::from_secs_f64(settings.heartbeat);
         if settings.plain {
             options.display = Display::Plain;

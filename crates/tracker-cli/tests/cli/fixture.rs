@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use manifest::{ArtifactRoot, Retention, RunOptions, RunWriter};
+use manifest::{ArtifactRoot, RunOptions, RunWriter};
 use serde_json::json;
 use telemetry_model::{
     PerfStatus, PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, RunStatus,
@@ -98,7 +98,6 @@ pub(crate) fn add_completed_run(root: &Path, name: Option<&str>) {
 
 fn options_keep_all() -> RunOptions {
     RunOptions {
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     }

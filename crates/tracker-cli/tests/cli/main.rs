@@ -9,6 +9,7 @@ mod export;
 mod fixture;
 mod list;
 mod perf_tests;
+mod prune;
 mod run;
 mod show;
 

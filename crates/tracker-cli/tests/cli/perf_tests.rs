@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use manifest::{ArtifactRoot, Query, Retention, RunOptions, RunWriter, list_runs, read_manifest};
+use manifest::{ArtifactRoot, Query, RunOptions, RunWriter, list_runs, read_manifest};
 use perf_gate::{
     BaselineEntry, Baselines, Evaluation, HostInfo, Measurement, PerfSummary, RESULTS_FILE,
     ResultsDoc,
@@ -326,7 +326,6 @@ fn a_failing_step_fails_the_run_without_perf_results() {
 fn recorded_perf_run(root: &Path) {
     let options = RunOptions {
         name: Some("perf-1".to_owned()),
-        retention: Retention::KEEP_ALL,
         sync: false,
         ..RunOptions::default()
     };

@@ -66,11 +66,17 @@ pub(crate) fn listing(root: &Path) -> Listing {
     list_runs(&ArtifactRoot::new(root), &Query::default()).unwrap()
 }
 
-/// Live processes (not zombies) whose environment names a run directory
-/// under `root`: every step command, its children and every supervisor of
-/// a run there carry `TRACKER_RUN_DIR`.
+/// Live processes (not zombies) of the runs under `root`: every step
+/// command, its children and every supervisor carry `TRACKER_RUN_DIR` in
+/// their environment, and a child the tracker forked that has not yet
+/// executed its program still has the tracker's own command line, with
+/// `--artifact-root ROOT` in it. Such a child holds a copy of the
+/// tracker's descriptors, `run.lock` included, until it executes (they are
+/// close-on-exec), so a run looks live for as long as it exists, even when
+/// the tracker itself was killed a moment before.
 pub(crate) fn processes_of(root: &Path) -> Vec<(u32, String)> {
     let needle = format!("TRACKER_RUN_DIR={}", root.display());
+    let root_arg = root.as_os_str().as_encoded_bytes();
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
@@ -83,14 +89,13 @@ pub(crate) fn processes_of(root: &Path) -> Vec<(u32, String)> {
         else {
             continue;
         };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let matches = environ
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let in_environ = environ
             .split(|b| *b == 0)
             .any(|var| var.starts_with(needle.as_bytes()));
-        if matches && alive(pid) {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let in_cmdline = cmdline.split(|b| *b == 0).any(|arg| arg == root_arg);
+        if (in_environ || in_cmdline) && alive(pid) {
             found.push((pid, text(&cmdline).replace('\0', " ")));
         }
     }

@@ -1,4 +1,4 @@
-//! `tracker run` killed at random moments (SPEC §4, §5): by SIGKILL, which
+//! `tracker run` killed at random moments (docs/reliability.md): by SIGKILL, which
 //! no handler sees, and by SIGTERM and SIGINT, which the failure guard turns
 //! into a flushed, cancelled run.
 //!
@@ -148,13 +148,17 @@ fn kill_at_random_moments(kill: Kill, count: usize) {
             assert_eq!(status.signal(), Some(kill.signal()), "{what}: {outcome}");
         }
         *seen.entry(outcome).or_default() += 1;
-        // Throw this run away (so the next one is the newest) after checking
-        // that a new run on the same root works.
-        let out = run(
-            &root,
-            &["run", "--plain", "--keep", "1", quick.to_str().unwrap()],
-        );
+        // A new run on the same root works; then both runs are thrown
+        // away (so that the next killed run is the newest).
+        let out = run(&root, &["run", "--plain", quick.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out.stderr));
+        let out = run(&root, &["prune", "--keep", "0"]);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out.stderr));
+        assert!(
+            crate::common::listing(&root).runs.is_empty(),
+            "{what}: {}",
+            text(&out.stderr)
+        );
     }
     #[allow(clippy::print_stderr)]
     {
@@ -236,6 +240,79 @@ fn sigterm_at_random_moments() {
 #[test]
 fn sigint_at_random_moments() {
     kill_at_random_moments(Kill::Sigint, count_from_env("TRACKER_KILLS", 8));
+}
+
+/// SIGKILL in the first milliseconds of `tracker run`, while it creates the
+/// run: whatever the moment, a directory that holds a manifest is a run
+/// that history lists (its first record is written with it), and once the
+/// tracker's processes are gone it is abandoned.
+#[test]
+fn sigkill_while_the_run_is_being_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(dir.path(), "pipeline.toml", PIPELINE);
+    // How long the tracker takes to create its run, undisturbed.
+    let probe = dir.path().join("probe");
+    let started = Instant::now();
+    let mut child = spawn(&probe, &pipeline);
+    assert!(wait_until(Duration::from_secs(20), || {
+        manifests_under(&probe.join("run-tracker")) > 0
+    }));
+    let creation = started.elapsed();
+    send(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+
+    let mut rng = Rng::from_env("early");
+    let count = count_from_env("TRACKER_KILLS", 16);
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..count {
+        let root = dir.path().join(format!("root-{i}"));
+        let delay = creation.mul_f64(1.5 * rng.unit());
+        let mut child = spawn(&root, &pipeline);
+        std::thread::sleep(delay);
+        send(child.id(), libc::SIGKILL);
+        let status = child.wait().unwrap();
+        let what = format!("early SIGKILL #{i} after {delay:?} (exit {status:?})");
+        assert!(
+            wait_until(Duration::from_secs(10), || processes_of(&root).is_empty()),
+            "{what}: processes left behind: {:?}",
+            processes_of(&root)
+        );
+        let listing = listing(&root);
+        assert!(
+            listing.warnings.is_empty(),
+            "{what}: damaged or empty manifests: {:?}",
+            listing.warnings
+        );
+        let manifests = manifests_under(&root.join("run-tracker"));
+        assert_eq!(
+            manifests,
+            listing.runs.len(),
+            "{what}: a run history cannot show"
+        );
+        let outcome = match listing.runs.first() {
+            None => "no run yet".to_owned(),
+            Some(entry) => {
+                assert_eq!(entry.state, RunState::Abandoned, "{what}");
+                assert_eq!(entry.record.steps.len(), STEPS.len(), "{what}");
+                "abandoned".to_owned()
+            }
+        };
+        *seen.entry(outcome).or_default() += 1;
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("early SIGKILL: {count} kills within {creation:?} × 1.5; outcomes {seen:?}");
+    }
+}
+
+/// How many directories below `runs_dir` hold a `manifest.jsonl`.
+fn manifests_under(runs_dir: &Path) -> usize {
+    std::fs::read_dir(runs_dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|e| e.path().join(files::MANIFEST).exists())
+            .count()
+    })
 }
 
 /// A shell starts background jobs with SIGINT ignored; `kill -INT` on a
