@@ -4,7 +4,7 @@
 //!
 //! Tasks:
 //! - `perf`: performance smoke tests of the tracker's hot paths against
-//!   `perf/baselines.json` (SPEC §6, docs/perf.md).
+//!   `perf/baselines.json` (docs/perf.md).
 //!
 //! Exit status: 0 success (soft breaches included), 1 a perf test failed,
 //! 2 usage, configuration or I/O error.

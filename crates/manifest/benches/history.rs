@@ -1,5 +1,5 @@
 //! Benchmarks [`manifest::list_runs`], the query behind `tracker list`
-//! (SPEC §7: ≤ 20 ms over 1,000 runs, ≤ 150 ms over 10,000, memory and time
+//! (docs/perf.md: ≤ 20 ms over 1,000 runs, ≤ 150 ms over 10,000, memory and time
 //! independent of manifest length).
 //!
 //! Each case lists the newest 20 runs (`Query { limit: Some(20), .. }`) of an

@@ -11,11 +11,11 @@ use serde_json::Value;
 use telemetry_model::{PipelineRunRecord, RunStatus, Timestamp};
 
 use crate::error::{Error, Result, shown};
+use crate::files;
 use crate::keys::RecordKeys;
 use crate::lock::{LockState, RunLock};
 use crate::reader::{ReadWarning, read_last_record_in};
 use crate::root::ArtifactRoot;
-use crate::writer::files;
 
 /// How deep below `run-tracker/` run directories are looked for
 /// (`perf-tests/latest` is depth 2).
@@ -421,22 +421,32 @@ enum Probe {
 /// included; `limit` aside): a directory with a `manifest.jsonl` is a run;
 /// one without is looked into, down to [`MAX_NESTING`].
 pub(crate) fn scan(runs_dir: &Path, query: &Query) -> Result<Scan> {
+    let mut top = Vec::new();
+    list_subdirs(runs_dir, "", &mut top)?;
+    scan_from(top, query)
+}
+
+/// [`scan`] of the given directories of `run-tracker/` (each with its
+/// `/`-separated path below it) and what they contain.
+fn scan_from(candidates: Vec<(PathBuf, String)>, query: &Query) -> Result<Scan> {
     let mut found = Scan {
         runs: Vec::new(),
         warnings: Vec::new(),
     };
     let mut seq = 0;
-    let mut level = vec![(runs_dir.to_owned(), String::new())];
-    for _ in 0..MAX_NESTING {
-        let mut candidates = Vec::new();
-        for (dir, rel) in &level {
-            list_subdirs(dir, rel, &mut candidates)?;
+    let mut candidates = candidates;
+    for depth in 0..MAX_NESTING {
+        if depth > 0 {
+            let level = std::mem::take(&mut candidates);
+            for (dir, rel) in &level {
+                list_subdirs(dir, rel, &mut candidates)?;
+            }
         }
         let probes = parallel_map(&candidates, Vec::new, |buf, (dir, rel)| {
             probe(dir, rel, query, buf)
         });
-        level.clear();
-        for (probe, candidate) in probes.into_iter().zip(candidates) {
+        let mut containers = Vec::new();
+        for (probe, candidate) in probes.into_iter().zip(std::mem::take(&mut candidates)) {
             seq += 1;
             match probe {
                 Probe::Run(run) => found.runs.push(Candidate { seq, ..run }),
@@ -445,14 +455,15 @@ pub(crate) fn scan(runs_dir: &Path, query: &Query) -> Result<Scan> {
                         .warnings
                         .extend(warnings.into_iter().map(|w| (seq, w)));
                 }
-                Probe::Container => level.push(candidate),
+                Probe::Container => containers.push(candidate),
                 Probe::Warning(w) => found.warnings.push((seq, w)),
                 Probe::Gone => {}
             }
         }
-        if level.is_empty() {
+        if containers.is_empty() {
             break;
         }
+        candidates = containers;
     }
     Ok(found)
 }
@@ -666,6 +677,14 @@ pub fn validate_run_ref(arg: &str) -> Result<()> {
 
 /// Finds the run a RUN argument names: `latest`, a run id, a run's path
 /// below `run-tracker/` (`perf-tests/latest`), or a unique prefix of an id.
+///
+/// Costs about the same however many runs the root holds: a directory
+/// named by a UUIDv7 (every run the tracker creates without a chosen
+/// name) holds the run of that id, created at the time the id carries, so
+/// such runs are matched by name and ordered by their id's time without
+/// reading their manifests (see `docs/artifact-layout.md`, "Finding a
+/// run"). Other directories (chosen names, other tools' runs, nested
+/// runs) are read as [`list_runs`] reads them.
 pub fn resolve_run(root: &ArtifactRoot, arg: &str) -> Result<RunEntry> {
     validate_run_ref(arg)?;
     let runs_dir = root.runs_dir();
@@ -673,22 +692,38 @@ pub fn resolve_run(root: &ArtifactRoot, arg: &str) -> Result<RunEntry> {
         arg: shown(arg),
         runs_dir: runs_dir.clone(),
     };
+    let mut buf = Vec::new();
     if arg == "latest" {
+        // A run deleted between finding it and reading it: look again.
+        for _ in 0..3 {
+            let Some(found) = newest_run(&runs_dir, &mut buf)? else {
+                return Err(not_found());
+            };
+            if let Loaded::Run(entry, _) = load(&found.dir, &found.rel_path, &mut buf) {
+                return Ok(*entry);
+            }
+        }
         let query = Query {
             limit: Some(1),
             ..Query::default()
         };
         return list_runs(root, &query)?.runs.pop().ok_or_else(not_found);
     }
-    let mut buf = Vec::new();
     // Fast path: the argument is the directory of a run (no links followed).
     if let Some(dir) = real_subdir(&runs_dir, arg)
         && let Loaded::Run(entry, _) = load(&dir, arg, &mut buf)
     {
         return Ok(*entry);
     }
-    // Otherwise match against every run's keys, and read only the one found.
-    let mut runs = scan(&runs_dir, &Query::default())?.runs;
+    // Otherwise match against the keys of the runs that can match: every
+    // directory not named by a UUIDv7, and those UUIDv7 directories whose
+    // name the argument starts or continues. Only the run found is read.
+    let mut top = Vec::new();
+    list_subdirs(&runs_dir, "", &mut top)?;
+    top.retain(|(_, name)| {
+        uuid_v7_ms(name).is_none() || name.starts_with(arg) || arg.starts_with(name.as_str())
+    });
+    let mut runs = scan_from(top, &Query::default())?.runs;
     runs.sort_unstable_by(newest_first);
     let found = match runs
         .iter()
@@ -715,6 +750,82 @@ pub fn resolve_run(root: &ArtifactRoot, arg: &str) -> Result<RunEntry> {
         // Deleted or damaged since the scan.
         Loaded::Warning(_) | Loaded::Gone => Err(not_found()),
     }
+}
+
+/// How much later than the time in its UUIDv7 id a run may record its
+/// creation: the writer makes the id, creates the directory and stamps the
+/// first record within milliseconds, so a minute leaves room for a machine
+/// under heavy load.
+const ID_TIME_SLACK_MS: i64 = 60_000;
+
+/// The newest run below `runs_dir` (as [`list_runs`] orders them), found
+/// without reading every manifest: runs in UUIDv7-named directories are
+/// visited newest id first, and the visit stops at the first id older than
+/// the newest creation time found so far by more than [`ID_TIME_SLACK_MS`].
+/// Every other directory is read.
+fn newest_run(runs_dir: &Path, buf: &mut Vec<u8>) -> Result<Option<Candidate>> {
+    let mut top = Vec::new();
+    list_subdirs(runs_dir, "", &mut top)?;
+    let mut timed = Vec::new();
+    let mut others = Vec::new();
+    for (dir, name) in top {
+        match uuid_v7_ms(&name) {
+            Some(ms) => timed.push((ms, dir, name)),
+            None => others.push((dir, name)),
+        }
+    }
+    let newer = |a: &Candidate, b: &Option<Candidate>| {
+        b.as_ref()
+            .is_none_or(|b| newest_first(a, b) == Ordering::Less)
+    };
+    let mut best: Option<Candidate> = None;
+    for run in scan_from(others, &Query::default())?.runs {
+        if newer(&run, &best) {
+            best = Some(run);
+        }
+    }
+    // Newest id first; equal times in name order, as ids compare.
+    timed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| b.2.cmp(&a.2)));
+    for (ms, dir, name) in timed {
+        if let Some(b) = &best
+            && ms.saturating_add(ID_TIME_SLACK_MS) < b.created_at.unix_ms()
+        {
+            break;
+        }
+        let found = match probe(&dir, &name, &Query::default(), buf) {
+            Probe::Run(run) => vec![run],
+            // Not a run itself (a run killed before its manifest appeared,
+            // say): whatever it contains is read.
+            Probe::Container => scan_from(vec![(dir, name)], &Query::default())?.runs,
+            Probe::Skipped(_) | Probe::Warning(_) | Probe::Gone => Vec::new(),
+        };
+        for run in found {
+            if newer(&run, &best) {
+                best = Some(run);
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The millisecond timestamp of a UUIDv7 in its canonical form
+/// (`01a20b60-f858-731e-8e92-75424844d604`), or `None` for any other name.
+fn uuid_v7_ms(name: &str) -> Option<i64> {
+    let bytes = name.as_bytes();
+    let canonical = bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    // Version 7, RFC 9562 variant (10xx).
+    if !canonical
+        || bytes[14] != b'7'
+        || !matches!(bytes[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+    {
+        return None;
+    }
+    let hex: String = name[..13].chars().filter(|c| *c != '-').collect();
+    i64::from_str_radix(&hex, 16).ok()
 }
 
 /// `base/rel` if every component is a real directory (no symbolic links).
@@ -865,5 +976,156 @@ mod tests {
         drop(live);
         assert_eq!(ids(RunState::Running), (vec![], 0));
         assert_eq!(ids(RunState::Abandoned), (vec!["dead".to_owned()], 2));
+    }
+
+    /// A UUIDv7 for `ms` (its random bits from `n`).
+    fn uuid_at(ms: i64, n: u64) -> String {
+        format!(
+            "{:08x}-{:04x}-7{:03x}-{:04x}-{:012x}",
+            ms >> 16,
+            ms & 0xffff,
+            n & 0xfff,
+            0x8000 | (n & 0x3fff),
+            n.wrapping_mul(0x9e37_79b9_7f4a_7c15) & 0xffff_ffff_ffff
+        )
+    }
+
+    #[test]
+    fn uuid_v7_names_carry_their_time_and_nothing_else_does() {
+        assert_eq!(
+            uuid_v7_ms("01a20b60-f858-731e-8e92-75424844d604"),
+            Some(0x01a2_0b60_f858)
+        );
+        assert_eq!(
+            uuid_v7_ms(&uuid_at(1_735_000_000_123, 7)),
+            Some(1_735_000_000_123)
+        );
+        for name in [
+            "01a20b60-f858-431e-8e92-75424844d604", // version 4
+            "01a20b60-f858-731e-ce92-75424844d604", // another variant
+            "01a20b60f858731e8e9275424844d604",
+            "alpha",
+            "perf-tests",
+            "01a20b60-f858-731e-8e92-75424844d60g",
+        ] {
+            assert_eq!(uuid_v7_ms(name), None, "{name}");
+        }
+        // The tracker's own ids are UUIDv7.
+        assert!(uuid_v7_ms(&crate::run_id::new_run_id()).is_some());
+    }
+
+    /// Adds a completed run named `name` of `pipeline`, created at `ms`.
+    fn add_at(root: &ArtifactRoot, name: &str, ms: i64) {
+        let options = RunOptions {
+            name: Some(name.to_owned()),
+            sync: false,
+            ..RunOptions::default()
+        };
+        let (mut writer, mut record) = RunWriter::create_with(root, &options, |_| {}).unwrap();
+        record.created_at = Timestamp::from_unix_ms(ms);
+        record.status = RunStatus::Completed;
+        writer.append_record(&record).unwrap();
+    }
+
+    fn newest_listed(root: &ArtifactRoot) -> String {
+        list_runs(root, &limit(1)).unwrap().runs[0]
+            .run_id()
+            .to_owned()
+    }
+
+    #[test]
+    fn latest_agrees_with_the_listing_whatever_the_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let base = 1_735_000_000_000;
+        let check = |why: &str| {
+            assert_eq!(
+                resolve_run(&root, "latest").unwrap().run_id(),
+                newest_listed(&root),
+                "{why}"
+            );
+        };
+        // Runs an hour apart, named by their ids.
+        for i in 0..50 {
+            add_at(
+                &root,
+                &uuid_at(base + i * 3_600_000, i as u64),
+                base + i * 3_600_000,
+            );
+        }
+        check("ids only");
+        // A chosen name, newer than every id.
+        add_at(&root, "named", base + 60 * 3_600_000);
+        check("a newer chosen name");
+        assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), "named");
+        // An id newer still, created a few milliseconds after its id.
+        let id = uuid_at(base + 61 * 3_600_000, 99);
+        add_at(&root, &id, base + 61 * 3_600_000 + 5);
+        check("a newer id");
+        assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), id);
+        // Two ids within the slack whose creation order differs from their
+        // ids' order: the recorded creation time decides, as when listing.
+        let late_id = uuid_at(base + 62 * 3_600_000, 1);
+        let early_id = uuid_at(base + 62 * 3_600_000 + 10, 2);
+        add_at(&root, &late_id, base + 62 * 3_600_000 + 500);
+        add_at(&root, &early_id, base + 62 * 3_600_000 + 20);
+        check("creation order within the slack");
+        assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), late_id);
+        // A nested run (perf-tests/latest) newest of all.
+        let nested = root.runs_dir().join("perf-tests");
+        std::fs::create_dir_all(&nested).unwrap();
+        let nested_root = ArtifactRoot::new(tmp.path().join("nested-src"));
+        add_at(&nested_root, "latest", base + 70 * 3_600_000);
+        std::fs::rename(nested_root.runs_dir().join("latest"), nested.join("latest")).unwrap();
+        check("a nested run");
+        assert_eq!(
+            resolve_run(&root, "latest").unwrap().rel_path,
+            "perf-tests/latest"
+        );
+        // A UUIDv7 directory without a manifest (a run killed before its
+        // first record) is no run, and changes nothing.
+        std::fs::create_dir(root.runs_dir().join(uuid_at(base + 80 * 3_600_000, 5))).unwrap();
+        check("an empty id directory");
+    }
+
+    #[test]
+    fn prefixes_match_ids_by_name_and_chosen_names_by_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let base = 1_735_000_000_000;
+        let a = uuid_at(base, 1);
+        let b = uuid_at(base + 3_600_000, 2);
+        add_at(&root, &a, base);
+        add_at(&root, &b, base + 3_600_000);
+        add_at(&root, "alpha", base);
+        assert_eq!(resolve_run(&root, &a[..12]).unwrap().run_id(), a);
+        assert_eq!(resolve_run(&root, &b).unwrap().run_id(), b);
+        assert_eq!(resolve_run(&root, "alp").unwrap().run_id(), "alpha");
+        let err = resolve_run(&root, "01").unwrap_err();
+        assert!(matches!(err, Error::AmbiguousRun { count: 2, .. }), "{err}");
+        // A chosen name that shares the ids' prefix makes it ambiguous too.
+        add_at(&root, &format!("{}-copy", &a[..8]), base);
+        let err = resolve_run(&root, &a[..8]).unwrap_err();
+        assert!(matches!(err, Error::AmbiguousRun { count: 2, .. }), "{err}");
+        assert!(matches!(
+            resolve_run(&root, "zzz"),
+            Err(Error::RunNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn latest_reads_no_manifest_of_ids_older_than_the_newest_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let base = 1_735_000_000_000;
+        // An old id whose record claims a later creation than any other:
+        // only a reader of every manifest would see it, and `latest` does
+        // not read it (ids carry their creation time).
+        let old = uuid_at(base, 1);
+        add_at(&root, &old, base + 100 * 3_600_000);
+        let new = uuid_at(base + 3_600_000, 2);
+        add_at(&root, &new, base + 3_600_000);
+        assert_eq!(newest_listed(&root), old);
+        assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), new);
     }
 }

@@ -67,6 +67,7 @@
 //! ```
 
 mod error;
+pub mod files;
 mod history;
 mod jsonl;
 mod keys;
@@ -99,4 +100,4 @@ pub use root::{
     RUNS_DIR_NAME, RootSource,
 };
 pub use run_id::{MAX_RUN_NAME_LEN, new_run_id, validate_run_name};
-pub use writer::{DEFAULT_COMPACT_BYTES, RunOptions, RunWriter, files, host_name};
+pub use writer::{DEFAULT_COMPACT_BYTES, RunOptions, RunWriter, host_name};

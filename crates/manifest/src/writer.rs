@@ -10,28 +10,13 @@ use telemetry_model::{
 };
 
 use crate::error::{Error, Result, shown};
+use crate::files;
 use crate::jsonl::{LineFile, write_atomic};
 use crate::line::ManifestLine;
 use crate::lock::{LOCK_FILE, RunLock};
 use crate::reader::{ManifestContents, read_manifest};
 use crate::root::ArtifactRoot;
 use crate::run_id::{new_run_id, validate_run_name};
-
-/// File names inside a run directory.
-pub mod files {
-    /// Append-only run history: records and wrapper lines.
-    pub const MANIFEST: &str = "manifest.jsonl";
-    /// Step index, rewritten atomically on every transition.
-    pub const STEPS: &str = "steps.json";
-    /// One telemetry sample a line.
-    pub const TELEMETRY: &str = "telemetry.jsonl";
-    /// Run summary, JSON.
-    pub const SUMMARY_JSON: &str = "summary.json";
-    /// Run summary, Markdown.
-    pub const SUMMARY_MD: &str = "summary.md";
-    /// Per-step logs of wrapper steps: `logs/<step_id>.log`.
-    pub const LOGS_DIR: &str = "logs";
-}
 
 /// Manifests larger than this are compacted (see [`RunWriter::append_record`]).
 pub const DEFAULT_COMPACT_BYTES: u64 = 8 * 1024 * 1024;

@@ -1,4 +1,4 @@
-//! Several processes sharing one artifact root (SPEC §4): run ids and
+//! Several processes sharing one artifact root (docs/reliability.md, "Many runs at once"): run ids and
 //! directories stay unique, lines never interleave, retention never deletes
 //! a run whose writer lives and converges on the newest [`KEEP`], a run id is
 //! claimed by exactly one process, and a writer that dies without a final

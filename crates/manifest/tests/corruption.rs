@@ -1,4 +1,4 @@
-//! Hand-made damage (issue 7, "Corruption"): each kind of file a crash, a
+//! Hand-made damage (docs/reliability.md, "Corruption"): each kind of file a crash, a
 //! full disk, a file system or another tool can leave, read through every
 //! reader a command uses. Each must keep every good record, report the
 //! damage as `file:line: …`, take the last good record as the run's state,

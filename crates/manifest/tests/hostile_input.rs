@@ -1,4 +1,4 @@
-//! Hostile input to the run registry (issue 7, "Hostile input"; SPEC §4):
+//! Hostile input to the run registry (docs/reliability.md, "Hostile input"):
 //! RUN arguments with `..`, `/`, absolute paths, NUL or absurd lengths are
 //! refused with a clear error before any file is touched, and run
 //! directories that are symbolic links (to somewhere outside the artifact

@@ -1,4 +1,4 @@
-//! Property tests of the tolerant readers (SPEC §4, issue 7 "Corruption"):
+//! Property tests of the tolerant readers (docs/reliability.md, "Corruption"):
 //! whatever bytes a crash, a disk or another tool leaves, no reader panics;
 //! damage costs only the lines it touches, each reported by file and line;
 //! the last intact record is the run's state; and a file cut short at any

@@ -1,5 +1,5 @@
 //! Manifests written by robot_sf's Python tracker list, resolve and read
-//! correctly through the public API (SPEC §4, last bullet).
+//! correctly through the public API (docs/artifact-layout.md, "Compatibility with the Python tracker").
 //!
 //! The fixtures under `tests/fixtures/python/` were written by hand in the
 //! Python tracker's exact format (`json.dumps` spacing, `isoformat`

@@ -1,4 +1,4 @@
-//! Crash safety of the manifest (SPEC §4): whatever damage a crash, a disk
+//! Crash safety of the manifest (docs/artifact-layout.md, "Crash safety"): whatever damage a crash, a disk
 //! or another tool leaves (torn lines, garbage, invalid UTF-8, over-long
 //! lines, empty files), both readers keep every good line, agree on the
 //! run's last record, and name each skipped line by file and exact 1-based

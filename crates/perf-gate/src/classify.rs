@@ -5,7 +5,7 @@ use telemetry_model::PerfStatus;
 
 /// The lowest soft ratio allowed: a throughput drop of 25 % or more
 /// (measured / baseline ≤ 0.75) is always at least a soft breach, with a
-/// recommendation (SPEC §7). The same floor as the recommendation rule's
+/// recommendation (docs/perf.md). The same floor as the recommendation rule's
 /// `throughput.warning_ratio` ([`recommend::GUARANTEED_WARNING_RATIO`]).
 pub const MIN_SOFT_RATIO: f64 = recommend::GUARANTEED_WARNING_RATIO;
 

@@ -1,4 +1,4 @@
-//! Performance smoke tests against stored baselines (SPEC §6): the
+//! Performance smoke tests against stored baselines (docs/perf.md): the
 //! baselines file, the passed / soft-breach / failed verdict, and recording
 //! a perf run as a tracked run. Shared by `cargo xtask perf` (the tracker's
 //! own hot paths) and `tracker perf-tests` (users' pipelines).

@@ -1,4 +1,4 @@
-//! Scripted measurement of ETA accuracy (SPEC §7).
+//! Scripted measurement of ETA accuracy (targets in docs/perf.md).
 //!
 //! Simulates a five-step pipeline on a manual clock through the public API
 //! (`ProgressTracker`, history on disk, `eta_snapshot_seconds`) and prints,
@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Run it with `cargo run --release -p progress --example eta_accuracy`.
-//! `tests/eta_accuracy.rs` asserts the SPEC targets on the same simulator.
+//! `tests/eta_accuracy.rs` asserts the targets on the same simulator.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 

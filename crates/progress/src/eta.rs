@@ -1,4 +1,4 @@
-//! ETA estimation (SPEC §5): how long the unfinished steps will take.
+//! ETA estimation (docs/progress-channel.md): how long the unfinished steps will take.
 //!
 //! The estimator is a pure function of what is known about each step, so it
 //! is tested without clocks or sleeps. A step's remaining time comes from,

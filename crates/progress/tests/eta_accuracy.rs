@@ -1,4 +1,4 @@
-//! ETA accuracy against the SPEC §7 targets, on the simulator of
+//! ETA accuracy against the targets of docs/perf.md, on the simulator of
 //! `examples/eta_accuracy.rs`: a five-step pipeline (8, 14, 22, 5, 12 s) on
 //! a manual clock, driven through the public API, under two noise models,
 //! on fixed seeds, so every figure is deterministic.
@@ -109,7 +109,7 @@ fn assert_target(figures: &[(Key, f64, f64)], steps: RangeInclusive<usize>, boun
     );
 }
 
-/// The SPEC target with history, and the median within it everywhere (the
+/// The target with history, and the median within it everywhere (the
 /// misses are tails).
 fn assert_history_target(noise: Noise) {
     let figures = measure(&[ONE_RUN, THREE_RUNS], &[noise]);

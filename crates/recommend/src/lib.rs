@@ -1,6 +1,6 @@
 //! Deterministic rules that turn a run's telemetry, steps, step history and
 //! throughput baselines into [`PerformanceRecommendation`]s, and the
-//! resource aggregates of the run summary (SPEC §6).
+//! resource aggregates of the run summary (docs/telemetry.md).
 //!
 //! The crate does no I/O: callers read snapshots, history and baselines,
 //! and the rules file, and hand them in as [`Inputs`] and [`Thresholds`].

@@ -8,7 +8,7 @@ use crate::toml_source;
 /// The lowest `throughput.warning_ratio` allowed.
 ///
 /// A throughput drop of 25 % or more (measured / baseline ≤ 0.75) always
-/// yields at least a warning (SPEC §7); a warning ratio below this would let
+/// yields at least a warning (docs/telemetry.md); a warning ratio below this would let
 /// such a drop pass, so it is refused, and the rule itself never warns later
 /// than this ratio even when handed unvalidated thresholds.
 pub const GUARANTEED_WARNING_RATIO: f64 = 0.75;

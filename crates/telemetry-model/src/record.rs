@@ -1,4 +1,4 @@
-//! The records of SPEC §3. Field names are a contract shared with the Python
+//! The run records (docs/artifact-layout.md). Field names are a contract shared with the Python
 //! tracker: do not rename them.
 
 use std::collections::BTreeMap;

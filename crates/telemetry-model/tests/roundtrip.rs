@@ -1,4 +1,4 @@
-//! Serde contract of the data model (SPEC §3): every type survives a
+//! Serde contract of the data model (docs/artifact-layout.md): every type survives a
 //! round trip through JSON unchanged; what the Python tracker writes
 //! (unknown fields, `null`s for optional fields, `notes` as one joined
 //! string) reads without error; status enums are written lower-case

@@ -1,4 +1,4 @@
-//! The artifact root on a full or read-only file system (SPEC §4): a small
+//! The artifact root on a full or read-only file system (docs/reliability.md): a small
 //! tmpfs mounted in a private mount namespace (`unshare -rm`, no privilege
 //! needed where user namespaces are allowed). Where that is not possible the
 //! tests say so and pass; `TRACKER_REQUIRE_MOUNT=1` (set by CI) makes that

@@ -1,4 +1,4 @@
-//! Hostile input to `tracker run` (SPEC §4): run names that would leave the
+//! Hostile input to `tracker run` (docs/reliability.md): run names that would leave the
 //! root, run directories that are symlinks out of it, pipeline files with
 //! absurd values, garbage on the progress channel. Each gets a clear error
 //! or is ignored with a warning; nothing is written outside the root.

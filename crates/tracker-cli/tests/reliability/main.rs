@@ -1,4 +1,4 @@
-//! Reliability of the `tracker` binary under faults (issue #7, SPEC §4–§5):
+//! Reliability of the `tracker` binary under faults (docs/reliability.md):
 //! kills at random moments, many runs at once, hostile input, a full or
 //! read-only artifact root. `docs/reliability.md` lists each guarantee with
 //! the test here that proves it.
