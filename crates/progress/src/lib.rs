@@ -22,6 +22,15 @@
 //! scaled by how this run is going. The [`FailureGuard`] turns SIGINT,
 //! SIGTERM and SIGHUP into a flushed `cancelled` run.
 //!
+//! Nothing is ever deleted unless [`TrackerOptions::retention`] asks for it
+//! (the default keeps every run).
+//!
+//! # Features
+//!
+//! - `live` (default): the live bar on a terminal, through `indicatif`.
+//!   Without it the crate has no terminal dependency and prints plain lines
+//!   everywhere.
+//!
 //! # Example
 //!
 //! ```

@@ -1,7 +1,9 @@
 //! What the operator sees: one line per step start and end, a heartbeat
 //! while a step runs, and a live bar on a terminal.
 
-use std::io::{IsTerminal, Write};
+#[cfg(feature = "live")]
+use std::io::IsTerminal;
+use std::io::Write;
 use std::time::Duration;
 
 use telemetry_model::{format_duration, format_eta};
@@ -282,8 +284,8 @@ pub trait Sink: Send {
 /// How progress is displayed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Display {
-    /// A live bar when stderr is a terminal (and `TERM` is not `dumb`),
-    /// plain lines otherwise.
+    /// A live bar when stderr is a terminal (and `TERM` is not `dumb`) and
+    /// the `live` feature is on, plain lines otherwise.
     #[default]
     Auto,
     /// Plain lines only, whatever stderr is.
@@ -340,13 +342,15 @@ impl Sink for PlainSink {
     }
 }
 
-/// A live display on a terminal: transition lines stay in the scroll-back,
+/// A live display on a terminal (feature `live`): transition lines stay in the scroll-back,
 /// a bar below them shows the running step and is refreshed every second.
+#[cfg(feature = "live")]
 #[derive(Debug)]
 pub struct LiveSink {
     bar: indicatif::ProgressBar,
 }
 
+#[cfg(feature = "live")]
 impl LiveSink {
     /// A live display on stderr.
     pub fn stderr() -> Self {
@@ -359,6 +363,7 @@ impl LiveSink {
     }
 }
 
+#[cfg(feature = "live")]
 impl Sink for LiveSink {
     fn show(&mut self, event: &Event<'_>) {
         match event {
@@ -388,6 +393,12 @@ impl Sink for LiveSink {
     }
 }
 
+/// Whether stderr is a terminal that can take a live display.
+#[cfg(feature = "live")]
+fn live_terminal() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
 /// The sink for `display`, writing to stderr.
 pub fn sink_for(display: Display, heartbeat: Duration) -> Box<dyn Sink> {
     struct Quiet;
@@ -398,11 +409,10 @@ pub fn sink_for(display: Display, heartbeat: Duration) -> Box<dyn Sink> {
             }
         }
     }
-    let live =
-        std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
     match display {
         Display::Quiet => Box::new(Quiet),
-        Display::Auto if live => Box::new(LiveSink::stderr()),
+        #[cfg(feature = "live")]
+        Display::Auto if live_terminal() => Box::new(LiveSink::stderr()),
         Display::Auto | Display::Plain => {
             Box::new(PlainSink::new(Box::new(std::io::stderr()), heartbeat))
         }
