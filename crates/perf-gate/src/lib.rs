@@ -75,8 +75,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![warn(missing_docs)]
-
 mod baselines;
 mod classify;
 mod error;

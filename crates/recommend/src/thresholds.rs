@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::RulesError;
-use crate::toml_source;
 
 /// The lowest `throughput.warning_ratio` allowed.
 ///
@@ -286,57 +285,6 @@ fn check_range(
 }
 
 impl Thresholds {
-    /// Reads a rules file's text; missing keys keep their defaults.
-    ///
-    /// `source_name` (usually the file's path) labels errors, which also
-    /// name the line and the dotted key: an unknown key, a value of the
-    /// wrong type or out of range is an error, never ignored.
-    ///
-    /// ```
-    /// use recommend::Thresholds;
-    /// let t = Thresholds::from_toml_str("[throughput]\nwarning_ratio = 0.9\n", "rules.toml")?;
-    /// assert_eq!(t.throughput.warning_ratio, 0.9);
-    /// assert_eq!(t.throughput.critical_ratio, 0.6);
-    ///
-    /// let err = Thresholds::from_toml_str("[throughput]\nwarn_ratio = 0.9\n", "rules.toml")
-    ///     .unwrap_err();
-    /// assert!(err.to_string().starts_with("rules.toml:2: `throughput.warn_ratio`: unknown"));
-    /// # Ok::<(), recommend::RulesError>(())
-    /// ```
-    pub fn from_toml_str(text: &str, source_name: &str) -> Result<Self, RulesError> {
-        Self::default().overlay_toml_str(text, source_name)
-    }
-
-    /// Reads a rules file's text over `self`: the keys it sets replace
-    /// those of `self`, the others stay. Use it to layer a `--rules FILE`
-    /// over a pipeline file's `[rules]` table over the defaults. The result
-    /// is validated.
-    pub fn overlay_toml_str(&self, text: &str, source_name: &str) -> Result<Self, RulesError> {
-        toml_source::overlay(self, text, source_name, None)
-    }
-
-    /// Reads the table `table` (e.g. `"rules"`) of a larger TOML document,
-    /// such as a pipeline file, over `self`; the document's other keys are
-    /// not looked at. Without that table, returns `self` unchanged. Errors
-    /// give lines in the whole document and keys with the table's prefix
-    /// (`rules.throughput.warning_ratio`).
-    ///
-    /// ```
-    /// use recommend::Thresholds;
-    /// let pipeline = "name = \"demo\"\n[[steps]]\nid = \"a\"\n[rules.slow_step]\nratio = 2.0\n";
-    /// let t = Thresholds::default().overlay_toml_table(pipeline, "pipeline.toml", "rules")?;
-    /// assert_eq!(t.slow_step.ratio, 2.0);
-    /// # Ok::<(), recommend::RulesError>(())
-    /// ```
-    pub fn overlay_toml_table(
-        &self,
-        text: &str,
-        source_name: &str,
-        table: &str,
-    ) -> Result<Self, RulesError> {
-        toml_source::overlay(self, text, source_name, Some(table))
-    }
-
     /// Checks every threshold's range; the first problem is returned as
     /// [`RulesError::Invalid`] with source [`CODE_SOURCE`].
     ///

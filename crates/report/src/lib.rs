@@ -33,8 +33,6 @@
 //! assert!(!html.contains("<script"));
 //! ```
 
-#![warn(missing_docs)]
-
 mod format;
 mod frame;
 mod html;

@@ -60,8 +60,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![warn(missing_docs)]
-
 mod crc32c;
 mod error;
 mod mirror;

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             (n, root, mid)
         })
         .collect();
-    let commands: [(&str, fn(&str) -> Vec<String>); 3] = [
+    let commands: [(&str, ArgsOf); 3] = [
         ("show latest", |_| vec!["show".into(), "latest".into()]),
         ("status latest", |_| vec!["status".into(), "latest".into()]),
         ("show PREFIX", |mid| {
@@ -85,8 +85,8 @@ fn main() -> ExitCode {
     for (c, (name, _)) in commands.iter().enumerate() {
         print!("{name:<14}");
         let base = median(&mut times[c][0]);
-        for r in 0..roots.len() {
-            let m = median(&mut times[c][r]);
+        for samples in &mut times[c] {
+            let m = median(samples);
             print!(
                 "{:>22}",
                 format!(
@@ -100,6 +100,9 @@ fn main() -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// The arguments of a timed command, given the id of the middle run.
+type ArgsOf = fn(&str) -> Vec<String>;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())

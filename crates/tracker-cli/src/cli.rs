@@ -27,6 +27,10 @@ else $ROBOT_SF_ARTIFACT_ROOT, else ./output]";
     after_help = "Exit status: 0 success, 1 the run or check reported a failure, \
 2 usage, configuration or I/O error."
 )]
+#[expect(
+    missing_docs,
+    reason = "clap would print doc comments on these fields as help text"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

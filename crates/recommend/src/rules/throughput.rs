@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use telemetry_model::{PerformanceRecommendation, Severity, TelemetrySnapshot};
 
 use super::{Evidence, Rule, object, recommendation, show, subject};
+use crate::baseline::BaselineStatus;
 use crate::inputs::{Baseline, Inputs};
 use crate::series::{MeanMax, valid};
-use crate::summary::BaselineStatus;
 use crate::thresholds::{GUARANTEED_WARNING_RATIO, ThroughputThresholds};
 
 /// Relative tolerance of the ratio comparisons, so that 750 / 1000 lands
