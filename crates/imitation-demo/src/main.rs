@@ -113,8 +113,10 @@ fn run(cli: &Cli) -> Result<bool> {
         ScaleArg::Default => Scale::Default,
     };
     let config = DemoConfig::new(scale).with_seed(cli.seed);
-    let root = ArtifactRoot::resolve(cli.artifact_root.as_deref());
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (root, project) = ArtifactRoot::discover(cli.artifact_root.as_deref(), &cwd)?;
     let mut options = TrackerOptions::new("imitation-demo", root);
+    options.retention = project.map_or_else(Default::default, |p| p.retention());
     options.scenario_config_path = Some(format!("imitation-demo:{scale}"));
     options.run = RunOptions {
         name: cli.run_id.clone(),

@@ -71,6 +71,16 @@ pub enum Error {
         /// Up to five of them.
         candidates: Vec<String>,
     },
+    /// A project file (`tracker.toml`) that is not what it should be.
+    #[error("{}:{line}: {message}", path.display())]
+    InvalidConfig {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line (0 when unknown).
+        line: usize,
+        /// What is wrong and what was expected.
+        message: String,
+    },
     /// A prune rule with neither a count to keep nor an age: it would
     /// delete every run, which takes an explicit `keep: Some(0)`.
     #[error("a prune rule needs a number of runs to keep or an age to delete from")]

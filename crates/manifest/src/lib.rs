@@ -73,6 +73,7 @@ mod jsonl;
 mod keys;
 mod line;
 mod lock;
+mod project;
 mod reader;
 mod retention;
 mod root;
@@ -87,6 +88,7 @@ pub use history::{
 pub use jsonl::{MAX_LINE_BYTES, write_atomic};
 pub use line::{ManifestLine, parse_manifest_line};
 pub use lock::{LOCK_FILE, LockState, RunLock};
+pub use project::{MIN_TELEMETRY_INTERVAL, PROJECT_FILE, ProjectConfig};
 pub use reader::{
     ManifestContents, ReadWarning, TailRecord, read_jsonl, read_last_record, read_manifest,
     read_regular, read_steps,

@@ -14,13 +14,15 @@ pub const DEFAULT_ARTIFACT_ROOT: &str = "output";
 pub const RUNS_DIR_NAME: &str = "run-tracker";
 
 /// Where an artifact root came from, for messages (`--artifact-root`, an
-/// environment variable, or the default).
+/// environment variable, the project file, or the default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RootSource {
     /// Given explicitly (a command-line flag or a library call).
     Explicit,
     /// Read from this environment variable.
     Env(&'static str),
+    /// `artifact_root` of the project file, `tracker.toml`.
+    ProjectFile,
     /// Nothing was set: `./output`.
     Default,
 }
@@ -30,6 +32,7 @@ impl fmt::Display for RootSource {
         match self {
             Self::Explicit => f.write_str("--artifact-root"),
             Self::Env(name) => f.write_str(name),
+            Self::ProjectFile => f.write_str(crate::project::PROJECT_FILE),
             Self::Default => f.write_str("default"),
         }
     }
@@ -83,6 +86,51 @@ impl ArtifactRoot {
         Self {
             path: PathBuf::from(DEFAULT_ARTIFACT_ROOT),
             source: RootSource::Default,
+        }
+    }
+
+    /// Resolves the root for a command run in `cwd`: `explicit` (a flag) if
+    /// given, else `TRACKER_ARTIFACT_ROOT`, else `ROBOT_SF_ARTIFACT_ROOT`,
+    /// else `artifact_root` of the nearest `tracker.toml` at or above `cwd`
+    /// (relative to that file), else `./output`. Returns the project file
+    /// too, whose other settings are defaults for the run; a project file
+    /// that cannot be read or is invalid is an error, whatever the root's
+    /// source.
+    pub fn discover(
+        explicit: Option<&Path>,
+        cwd: &Path,
+    ) -> crate::Result<(Self, Option<crate::ProjectConfig>)> {
+        let project = crate::ProjectConfig::discover(cwd)?;
+        let root = Self::resolve_in(explicit, |name| std::env::var_os(name), project.as_ref());
+        Ok((root, project))
+    }
+
+    /// [`ArtifactRoot::discover`] with the environment and the project file
+    /// supplied by the caller.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use manifest::{ArtifactRoot, ProjectConfig, RootSource};
+    /// let project = ProjectConfig::parse("artifact_root = \"runs\"\n", Path::new("/p/tracker.toml"))?;
+    /// let root = ArtifactRoot::resolve_in(None, |_| None, Some(&project));
+    /// assert_eq!(root.path(), Path::new("/p/runs"));
+    /// assert_eq!(root.source(), RootSource::ProjectFile);
+    /// let env = |name: &str| (name == "TRACKER_ARTIFACT_ROOT").then(|| "/env".into());
+    /// assert_eq!(ArtifactRoot::resolve_in(None, env, Some(&project)).path(), Path::new("/env"));
+    /// # Ok::<(), manifest::Error>(())
+    /// ```
+    pub fn resolve_in(
+        explicit: Option<&Path>,
+        env: impl Fn(&str) -> Option<OsString>,
+        project: Option<&crate::ProjectConfig>,
+    ) -> Self {
+        let resolved = Self::resolve_with(explicit, env);
+        match project.and_then(|p| p.artifact_root.as_ref()) {
+            Some(path) if resolved.source == RootSource::Default => Self {
+                path: path.clone(),
+                source: RootSource::ProjectFile,
+            },
+            _ => resolved,
         }
     }
 

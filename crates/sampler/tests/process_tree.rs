@@ -96,9 +96,12 @@ fn burns_cpu(backend: Backend, burner: u32, idle: u32) {
         v.iter().sum::<f64>() / v.len() as f64
     };
     let cpus = std::thread::available_parallelism().unwrap().get() as f64;
-    // One busy core is 100 / cpus % of the machine; allow for a shared machine.
+    // One busy core is 100 / cpus % of the machine. On a loaded machine
+    // (CI: two cores shared with other tests) the burner may get a fraction
+    // of a core, so the bound is a tenth of one: far above the sleeper's
+    // nothing, and what a sampler that lost the tree would not report.
     assert!(
-        mean(&busy) > 40.0 / cpus,
+        mean(&busy) > 10.0 / cpus,
         "{backend:?} burner: {:.1} %",
         mean(&busy)
     );

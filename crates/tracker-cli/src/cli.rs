@@ -9,7 +9,8 @@ use telemetry_model::Timestamp;
 use crate::timearg::parse_time_arg;
 
 const ROOT_HELP: &str = "Artifact root holding run-tracker/ [default: $TRACKER_ARTIFACT_ROOT, \
-else $ROBOT_SF_ARTIFACT_ROOT, else ./output]";
+else $ROBOT_SF_ARTIFACT_ROOT, else artifact_root of the nearest tracker.toml, else ./output; \
+`tracker config` shows which]";
 
 /// Crash-safe run history, live progress and telemetry for long pipelines.
 ///
@@ -66,6 +67,8 @@ pub enum Command {
     PerfTests(PerfTestsArgs),
     /// Delete old runs: all but the newest N of each pipeline, or those older than an age.
     Prune(PruneArgs),
+    /// Show the settings in force here and where each comes from (artifact root, tracker.toml).
+    Config(ConfigArgs),
     /// Internal: runs one step's command for `tracker run`.
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -100,7 +103,8 @@ pub struct RunArgs {
     pub heartbeat: f64,
     /// Delete all but the newest N runs of this pipeline when the run starts
     /// and ends (live runs and other pipelines' runs are never touched; each
-    /// deletion is announced). Without it every run is kept.
+    /// deletion is announced) [default: [retention] keep of tracker.toml,
+    /// else keep every run].
     #[arg(long, value_name = "N", value_parser = parse_keep, allow_negative_numbers = true)]
     pub keep: Option<usize>,
     /// Do not sample CPU, memory and GPU (also: TRACKER_TELEMETRY=0).
@@ -109,9 +113,10 @@ pub struct RunArgs {
     /// Recommendation thresholds (TOML), over the pipeline file's [rules] table.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
-    /// Seconds between telemetry samples (at least 0.2).
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
-    pub interval: f64,
+    /// Seconds between telemetry samples (at least 0.2) [default: [telemetry]
+    /// interval of tracker.toml, else 1].
+    #[arg(long, value_name = "SECS", value_parser = parse_interval)]
+    pub interval: Option<f64>,
     /// Also mirror telemetry and step durations, live, to TensorBoard event
     /// files under DIR/RUN_ID (a failure there never fails the run).
     #[arg(long, value_name = "DIR")]
@@ -150,7 +155,8 @@ pub struct PerfTestsArgs {
     pub plain: bool,
     /// Delete all but the newest N runs of this pipeline when the run starts
     /// and ends (live runs and other pipelines' runs are never touched; each
-    /// deletion is announced). Without it every run is kept.
+    /// deletion is announced) [default: [retention] keep of tracker.toml,
+    /// else keep every run].
     #[arg(long, value_name = "N", value_parser = parse_keep, allow_negative_numbers = true)]
     pub keep: Option<usize>,
     /// Do not sample CPU, memory and GPU (also: TRACKER_TELEMETRY=0).
@@ -275,6 +281,18 @@ pub struct PruneArgs {
     /// Output format. `json` is a stable machine interface (docs/cli.md).
     #[arg(long, value_enum, default_value_t = PruneFormat::Table)]
     pub format: PruneFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Settings resolve flag > environment > tracker.toml > built-in default. \
+tracker.toml is found in the working directory or the nearest directory above it (as cargo \
+finds Cargo.toml); paths in it are relative to it. See docs/cli.md (\"Project settings\")."
+)]
+pub struct ConfigArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+    pub format: StatusFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -82,8 +82,17 @@ where
     if let Command::Supervise(args) = &cli.command {
         return supervise::run(args.parent, &args.command);
     }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (root, project) = match ArtifactRoot::discover(cli.global.artifact_root.as_deref(), &cwd) {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}", render::clean(&e.to_string()));
+            return exit::USAGE;
+        }
+    };
     let ctx = Context {
-        root: ArtifactRoot::resolve(cli.global.artifact_root.as_deref()),
+        root,
+        project,
         now: Timestamp::now(),
     };
     let result = match &cli.command {
@@ -97,6 +106,7 @@ where
         Command::Tensorboard(args) => commands::tensorboard::run(&ctx, args, out, err),
         Command::PerfTests(args) => commands::perf_tests::run(&ctx, args, out, err),
         Command::Prune(args) => commands::prune::run(&ctx, args, out, err),
+        Command::Config(args) => commands::config::run(&ctx, args, out, err),
     };
     match result {
         Ok(outcome) => outcome.code(),

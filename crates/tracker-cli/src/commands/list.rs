@@ -41,6 +41,7 @@ pub(crate) fn run(
                 out.write_all(table.to_markdown().as_bytes())?;
             } else if entries.is_empty() {
                 writeln!(err, "no runs under {}", ctx.root.runs_dir().display())?;
+                writeln!(err, "hint: {}", ctx.root_hint())?;
             } else {
                 out.write_all(table.to_text().as_bytes())?;
             }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use manifest::{ArtifactRoot, Retention, RunOptions};
+use manifest::{ArtifactRoot, RunOptions};
 use perf_gate::{Baselines, Evaluation, HostInfo, Measurement};
 use progress::StepSpec;
 use telemetry_model::{PerfStatus, RunStatus, StepStatus, Timestamp};
@@ -73,18 +73,20 @@ pub(crate) fn run(
             .output
             .as_ref()
             .map_or_else(|| ctx.root.clone(), ArtifactRoot::new),
+        project: ctx.project.clone(),
         now: ctx.now,
     };
     let scenario = args.scenario.display().to_string();
+    let (telemetry, interval) = ctx.telemetry(args.no_telemetry, None);
     let settings = Settings {
         pipeline: &pipeline.name,
         scenario: Some(scenario.clone()),
         run: RunOptions::default(),
-        retention: Retention::keep_newest(args.keep.unwrap_or(0)),
+        retention: ctx.retention(args.keep),
         plain: args.plain,
         heartbeat: 10.0,
-        no_telemetry: args.no_telemetry,
-        interval: 1.0,
+        no_telemetry: !telemetry,
+        interval,
         workdir: pipeline.dir.clone(),
         tensorboard: None,
     };

@@ -62,6 +62,7 @@ pub(crate) fn run(
             spec
         })
         .collect();
+    let (telemetry, interval) = ctx.telemetry(args.no_telemetry, args.interval);
     let settings = Settings {
         pipeline: &pipeline.name,
         scenario: pipeline.scenario.clone(),
@@ -69,11 +70,11 @@ pub(crate) fn run(
             name: args.run_id.clone(),
             ..RunOptions::default()
         },
-        retention: Retention::keep_newest(args.keep.unwrap_or(0)),
+        retention: ctx.retention(args.keep),
         plain: args.plain,
         heartbeat: args.heartbeat,
-        no_telemetry: args.no_telemetry,
-        interval: args.interval,
+        no_telemetry: !telemetry,
+        interval,
         workdir: pipeline.dir.clone(),
         tensorboard: args.tensorboard.clone(),
     };

@@ -1,0 +1,100 @@
+//! `tracker config`: the settings in force here and where each comes from.
+
+use std::io::Write;
+
+use manifest::{ProjectConfig, RootSource};
+use serde_json::json;
+
+use crate::cli::{ConfigArgs, StatusFormat};
+use crate::commands::Context;
+use crate::exit::Outcome;
+
+/// Where a setting's value came from.
+fn source_of<T>(flagged: bool, env: Option<&str>, project: Option<&T>, has: bool) -> String {
+    if flagged {
+        "flag".to_owned()
+    } else if let Some(env) = env {
+        format!("${env}")
+    } else if project.is_some() && has {
+        manifest::PROJECT_FILE.to_owned()
+    } else {
+        "default".to_owned()
+    }
+}
+
+pub(crate) fn run(
+    ctx: &Context,
+    args: &ConfigArgs,
+    out: &mut dyn Write,
+    _err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let project: Option<&ProjectConfig> = ctx.project.as_ref();
+    let root_source = match ctx.root.source() {
+        RootSource::Explicit => "--artifact-root".to_owned(),
+        RootSource::Env(name) => format!("${name}"),
+        RootSource::ProjectFile => manifest::PROJECT_FILE.to_owned(),
+        RootSource::Default => "default".to_owned(),
+    };
+    let retention = ctx.retention(None);
+    let retention_source = source_of(
+        false,
+        None,
+        project,
+        project.is_some_and(|p| p.keep.is_some()),
+    );
+    let (telemetry, interval) = ctx.telemetry(false, None);
+    let env_telemetry = std::env::var_os(sampler::ENV_TELEMETRY)
+        .is_some()
+        .then_some(sampler::ENV_TELEMETRY);
+    let telemetry_source = source_of(
+        false,
+        env_telemetry,
+        project,
+        project.is_some_and(|p| p.telemetry.is_some()),
+    );
+    let interval_source = source_of(
+        false,
+        None,
+        project,
+        project.is_some_and(|p| p.telemetry_interval.is_some()),
+    );
+    let absolute =
+        std::path::absolute(ctx.root.path()).unwrap_or_else(|_| ctx.root.path().to_owned());
+    match args.format {
+        StatusFormat::Json => {
+            let doc = json!({
+                "project_file": project.map(|p| p.path.display().to_string()),
+                "artifact_root": { "path": absolute.display().to_string(), "source": root_source },
+                "retention": { "keep": ctx.project.as_ref().and_then(|p| p.keep), "source": retention_source },
+                "telemetry": {
+                    "enabled": telemetry, "enabled_source": telemetry_source,
+                    "interval_seconds": interval, "interval_source": interval_source,
+                },
+            });
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        StatusFormat::Human => {
+            let file = project.map_or_else(
+                || format!("none ({} not found here or above)", manifest::PROJECT_FILE),
+                |p| p.path.display().to_string(),
+            );
+            writeln!(out, "project file:   {file}")?;
+            writeln!(
+                out,
+                "artifact root:  {} ({root_source})",
+                absolute.display()
+            )?;
+            writeln!(
+                out,
+                "retention:      {retention} ({retention_source}; --keep N for one run)"
+            )?;
+            let on = if telemetry { "on" } else { "off" };
+            writeln!(
+                out,
+                "telemetry:      {on} ({telemetry_source}), every {interval} s ({interval_source})"
+            )?;
+        }
+    }
+    Ok(Outcome::Success)
+}
