@@ -302,6 +302,12 @@ fn write_report(tracker: &ProgressTracker, record: &telemetry_model::PipelineRun
         input.snapshots = &samples;
         input.recommendations = &contents.recommendations;
         input.perf_tests = &contents.perf_tests;
+        // Artifacts are recorded relative to the working directory; links
+        // are made relative to the report's own folder.
+        input.links = report::ArtifactLinks {
+            base_dir: std::env::current_dir().ok(),
+            report_dir: std::path::absolute(dir).ok(),
+        };
         let html = report::render_html(&input);
         let path = dir.join("report.html");
         manifest::write_atomic(&path, html.as_bytes(), false)?;

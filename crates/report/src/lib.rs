@@ -45,7 +45,7 @@ use telemetry_model::{
     Timestamp,
 };
 
-pub use links::ArtifactLinks;
+pub use links::{ArtifactLinks, linked_files};
 
 /// The stylesheet, inlined into every report.
 const STYLE: &str = include_str!("style.css");

@@ -87,6 +87,57 @@ impl ArtifactLinks {
     }
 }
 
+/// The files a report links to: every `href` that is neither an anchor nor
+/// a URL of another scheme, percent-decoded, as a path relative to the
+/// report's folder (or absolute, from a `file://` URL). What a reader of
+/// the report can open, for checking that each one exists.
+///
+/// ```
+/// let html = r##"<a href="#steps">x</a><a href="../../data/a%20b.json">y</a><a href="file:///tmp/m.pt">z</a><a href="https://example.org">w</a>"##;
+/// assert_eq!(report::linked_files(html), ["../../data/a b.json", "/tmp/m.pt"]);
+/// ```
+pub fn linked_files(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for piece in html.split("href=\"").skip(1) {
+        let Some(href) = piece.split('"').next() else {
+            continue;
+        };
+        let path = match href.strip_prefix("file://") {
+            Some(path) => path,
+            None if href.starts_with('#') || href.contains("://") || href.starts_with("data:") => {
+                continue;
+            }
+            None => href,
+        };
+        out.push(percent_decode(path));
+    }
+    out
+}
+
+/// Undoes [`url_path`]'s `%XX` escapes.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Removes `.` and folds `..` lexically (the files may not exist here).
 fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();

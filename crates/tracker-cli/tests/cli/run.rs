@@ -773,10 +773,10 @@ fn a_run_writes_its_html_report_and_mirrors_to_tensorboard_live() {
 name = "mirrored"
 [[steps]]
 id = "work"
-run = 'for i in 1 2 3; do echo "{\"steps\": $((i * 100))}" >> "$TRACKER_PROGRESS"; sleep 0.25; done'
+run = 'for i in 1 2 3; do echo "{\"steps\": $((i * 100))}" >> "$TRACKER_PROGRESS"; sleep 0.25; done; mkdir -p data; echo x > data/made.txt; echo "{\"artifact\": \"data/made.txt\"}" >> "$TRACKER_PROGRESS"'
 [[steps]]
 id = "done"
-run = "true"
+run = 'echo y > "$TRACKER_RUN_DIR/own.txt"; echo "{\"artifact\": \"$TRACKER_RUN_DIR/own.txt\"}" >> "$TRACKER_PROGRESS"'
 "#,
     );
     let root = dir.path().join("out");
@@ -798,6 +798,16 @@ run = "true"
     let run_dir = PathBuf::from(record.artifact_dir.unwrap());
     let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
     assert!(html.contains("mirrored") && html.contains("<svg"));
+    // Every link to an artifact resolves from the report's folder.
+    let links = report::linked_files(&html);
+    assert_eq!(links.len(), 2, "{links:?}");
+    for link in &links {
+        assert!(
+            run_dir.join(link).exists(),
+            "{link} from {}",
+            run_dir.display()
+        );
+    }
     assert!(stderr(&out).contains("Report:  "), "{}", stderr(&out));
     let events: Vec<_> = std::fs::read_dir(tb.join(&record.run_id))
         .unwrap()
