@@ -136,7 +136,7 @@ impl RunEntry {
     }
 
     /// Seconds the run took, or has taken so far by `now` if it is live.
-    /// An abandoned run's duration ends at its last recorded step.
+    /// An abandoned run's duration ends at its last recorded step event.
     pub fn duration_seconds(&self, now: Timestamp) -> Option<f64> {
         let record = &self.record;
         let end = match self.state {
@@ -694,6 +694,13 @@ pub fn resolve_run(root: &ArtifactRoot, arg: &str) -> Result<RunEntry> {
     };
     let mut buf = Vec::new();
     if arg == "latest" {
+        // The run the index names, while `run-tracker/` is as it left it.
+        if let Some(rel) = crate::index::latest(&runs_dir)
+            && let Some(dir) = real_subdir(&runs_dir, &rel)
+            && let Loaded::Run(entry, _) = load(&dir, &rel, &mut buf)
+        {
+            return Ok(*entry);
+        }
         // A run deleted between finding it and reading it: look again.
         for _ in 0..3 {
             let Some(found) = newest_run(&runs_dir, &mut buf)? else {
@@ -1021,8 +1028,10 @@ mod tests {
             sync: false,
             ..RunOptions::default()
         };
-        let (mut writer, mut record) = RunWriter::create_with(root, &options, |_| {}).unwrap();
-        record.created_at = Timestamp::from_unix_ms(ms);
+        let (mut writer, mut record) = RunWriter::create_with(root, &options, |record| {
+            record.created_at = Timestamp::from_unix_ms(ms);
+        })
+        .unwrap();
         record.status = RunStatus::Completed;
         writer.append_record(&record).unwrap();
     }

@@ -69,6 +69,7 @@
 mod error;
 pub mod files;
 mod history;
+mod index;
 mod jsonl;
 mod keys;
 mod line;

@@ -262,6 +262,9 @@ fn prune_inner(
     if !runs_dir.is_dir() {
         return Ok(report);
     }
+    // Whether `latest` can be found without listing, before anything here
+    // (the prune lock's creation included) changes `run-tracker/`.
+    let index_current = !rule.dry_run && crate::index::latest(&runs_dir).is_some();
     // A dry run deletes nothing, so it needs no turn.
     let _turn = if rule.dry_run {
         None
@@ -314,6 +317,9 @@ fn prune_inner(
             Err(e) => return Err(Error::io("remove", &run.dir, e)),
         }
         drop(held);
+    }
+    if index_current {
+        crate::index::after_deletion(&runs_dir);
     }
     Ok(report)
 }

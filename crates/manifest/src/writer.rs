@@ -131,6 +131,7 @@ impl RunWriter {
         drop(first);
         std::fs::rename(&staged, &manifest_path)
             .map_err(|e| Error::io("rename", &manifest_path, e))?;
+        crate::index::record_created(&runs_dir, &run_id, record.created_at);
         let writer = Self {
             run_id,
             manifest: LineFile::open(&manifest_path)?,

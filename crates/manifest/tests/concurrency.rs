@@ -453,12 +453,18 @@ fn many_processes_create_and_prune_runs_on_one_root() {
         let contents = read_manifest(&entry.manifest_path()).unwrap();
         assert!(contents.warnings.is_empty(), "{:?}", contents.warnings);
     }
-    // Nothing but the 20 run directories is left in run-tracker/.
-    let dirs_left = std::fs::read_dir(root.runs_dir())
+    // Nothing but the 20 run directories is left in run-tracker/ (and
+    // the index, `.index/`).
+    let dirs_left: Vec<String> = std::fs::read_dir(root.runs_dir())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
-        .count();
-    assert_eq!(dirs_left, KEEP);
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".index")
+        .collect();
+    assert_eq!(dirs_left.len(), KEEP, "{dirs_left:?}");
+    // `latest` is the newest run, through the index as through a listing.
+    assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), want[0]);
 }
 
 fn ids_of(runs: &[manifest::PrunedRun]) -> Vec<&str> {

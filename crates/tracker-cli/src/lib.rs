@@ -112,10 +112,28 @@ where
         Ok(outcome) => outcome.code(),
         Err(e) if is_broken_pipe(&e) => exit::OK,
         Err(e) => {
-            let _ = writeln!(err, "error: {}", render::clean(&format!("{e:#}")));
+            let _ = writeln!(err, "error: {}", render::clean(&error_text(&e)));
             exit::USAGE
         }
     }
+}
+
+/// An error and its causes, `: `-separated, each said once: many errors
+/// already end with their cause's text (`cannot create DIR: No such file
+/// or directory`), which `{:#}` would print again.
+pub(crate) fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// A reader that went away (`tracker list | head`) is not an error.
@@ -129,4 +147,22 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
                 .and_then(serde_json::Error::io_error_kind)
                 .is_some_and(|k| k == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let inner = anyhow::Error::new(io)
+            .context("cannot create `/proc/foo/x`: No such file or directory");
+        let outer = inner.context("cannot write TensorBoard events under /proc/foo/x");
+        assert_eq!(
+            super::error_text(&outer),
+            "cannot write TensorBoard events under /proc/foo/x: \
+             cannot create `/proc/foo/x`: No such file or directory"
+        );
+        let plain = anyhow::anyhow!("a").context("b");
+        assert_eq!(super::error_text(&plain), "b: a");
+    }
 }

@@ -131,11 +131,31 @@ pub(crate) struct RunView {
     pub contents: ManifestContents,
 }
 
+/// Makes `entry` describe `record`, a newer read of its manifest: a run
+/// that has finished meanwhile is listed by its final status.
+pub(crate) fn follow(entry: &mut manifest::RunEntry, record: &PipelineRunRecord) {
+    entry.record = record.clone();
+    if record.status.is_terminal() {
+        entry.state = manifest::RunState::derive(record.status, manifest::LockState::Free);
+    }
+}
+
 impl RunView {
     /// The freshest record: the full read's (it may have seen a record
     /// appended after the listing), else the listing's.
     pub(crate) fn record(&self) -> &PipelineRunRecord {
         self.contents.record.as_ref().unwrap_or(&self.entry.record)
+    }
+
+    /// Reads the manifest again (a live run moved on); the listing's record
+    /// follows the full read's, so durations and states agree with it.
+    pub(crate) fn reload(&mut self) -> manifest::Result<()> {
+        let contents = manifest::read_manifest(&self.entry.manifest_path())?;
+        if let Some(record) = &contents.record {
+            follow(&mut self.entry, record);
+        }
+        self.contents = contents;
+        Ok(())
     }
 
     pub(crate) fn warnings(&self) -> &[ReadWarning] {

@@ -112,5 +112,10 @@ pub(crate) fn load_run(ctx: &Context, arg: &str) -> anyhow::Result<RunView> {
     };
     let contents = manifest::read_manifest(&entry.manifest_path())
         .with_context(|| format!("cannot read run `{}`", entry.run_id()))?;
+    let mut entry = entry;
+    // The full read may have seen a record appended since the lookup.
+    if let Some(record) = &contents.record {
+        crate::view::follow(&mut entry, record);
+    }
     Ok(RunView { entry, contents })
 }

@@ -240,8 +240,9 @@ impl Session {
                 Ok(StepEnd::Interrupted) => break,
                 Err(e) => {
                     // Could not even record the step: the run's files are broken.
-                    let _ = writeln!(err, "error: {e:#}");
-                    return Some(format!("{e:#}"));
+                    let text = crate::error_text(&e);
+                    let _ = writeln!(err, "error: {text}");
+                    return Some(text);
                 }
             }
         }
@@ -299,7 +300,11 @@ impl Session {
     /// summary, the TensorBoard mirror's last steps. Failures are warnings.
     fn finish_extras(&self, record: &PipelineRunRecord) {
         if let Err(e) = self.write_report(record) {
-            let _ = writeln!(std::io::stderr(), "warning: report.html not written: {e:#}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: report.html not written: {}",
+                crate::error_text(&e)
+            );
         }
         if let Some(mirror) = &self.mirror {
             mirror.record_run(record);

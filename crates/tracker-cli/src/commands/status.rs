@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use manifest::{LockState, RunLock, RunState, read_manifest};
+use manifest::{LockState, RunLock, RunState};
 use serde::Serialize;
 use serde_json::Value;
 use telemetry_model::{PipelineRunRecord, StepStatus, Timestamp, format_duration, format_eta};
@@ -215,9 +215,8 @@ pub(crate) fn watch(
         out.flush()?;
         last = text;
         std::thread::sleep(Duration::from_secs_f64(args.interval));
-        if let Ok(contents) = read_manifest(&view.entry.manifest_path()) {
-            view.contents = contents;
-        }
+        // A manifest briefly unreadable (being compacted) is read next time.
+        let _ = view.reload();
     }
 }
 

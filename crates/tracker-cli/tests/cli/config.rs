@@ -54,7 +54,10 @@ fn runs_belong_to_the_project_from_any_subdirectory() {
     // Written under the project's root, whatever the working directory.
     let runs = std::fs::read_dir(dir.path().join("runs/run-tracker"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            e.file_type().unwrap().is_dir() && !e.file_name().to_string_lossy().starts_with('.')
+        })
         .count();
     assert_eq!(runs, 2, "[retention] keep = 2 applies to tracker run");
     assert!(

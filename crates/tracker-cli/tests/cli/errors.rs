@@ -88,3 +88,20 @@ fn help_and_version_exit_0_on_stdout() {
         assert!(!stdout(&out).is_empty());
     }
 }
+
+/// An error whose message already ends with its cause says the cause once.
+#[test]
+fn an_os_error_is_said_once() {
+    let fx = fixture::build();
+    let out = tracker(
+        fx.root(),
+        &["tensorboard", "alpha", "--logdir", "/proc/no-such-dir"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: cannot write TensorBoard events under /proc/no-such-dir"),
+        "{err}"
+    );
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}

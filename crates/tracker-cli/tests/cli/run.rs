@@ -840,3 +840,34 @@ run = 'echo y > "$TRACKER_RUN_DIR/own.txt"; echo "{\"artifact\": \"$TRACKER_RUN_
         stderr(&out)
     );
 }
+
+/// `tracker watch` follows a live run to its end, then prints the summary
+/// with the run's real duration (it used to print `-`: the summary was
+/// computed from the record read when watching began).
+#[test]
+fn watch_follows_a_run_to_its_end_and_shows_its_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "[pipeline]\nname = \"watched\"\n[[steps]]\nid = \"wait\"\nrun = \"sleep 1\"\n",
+    );
+    let root = dir.path().join("out");
+    let mut run = spawn_tracker(&root, &pipeline);
+    wait_for("the run to start its step", || {
+        list_runs(&ArtifactRoot::new(&root), &Query::default())
+            .is_ok_and(|l| l.runs.first().is_some_and(|r| r.state == RunState::Running))
+    });
+    let out = tracker(&root, &["watch", "latest", "--interval", "0.2"]);
+    assert!(run.wait().unwrap().success());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let duration = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("duration"))
+        .unwrap_or_else(|| panic!("no duration line: {text}"));
+    assert!(!duration.trim_end().ends_with('-'), "{duration}\n{text}");
+    assert!(duration.contains('s'), "{duration}");
+    // And the same as `show` prints.
+    let shown = stdout(&tracker(&root, &["show", "latest"]));
+    assert!(shown.contains(duration), "{duration} not in\n{shown}");
+}

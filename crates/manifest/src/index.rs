@@ -1,0 +1,216 @@
+//! `run-tracker/.index/latest`: which run was created last, so that
+//! `latest` is found without listing `run-tracker/` (a directory of 10,000
+//! runs takes milliseconds just to list; docs/artifact-layout.md, "Finding
+//! a run").
+//!
+//! The file names the newest run and the modification time `run-tracker/`
+//! had when it was written. Adding or removing a run changes that time, so
+//! a reader trusts the file only while the directory's time is the one
+//! recorded, and otherwise finds `latest` by listing. Writers (run creation,
+//! pruning) update it under `.index/latest.lock`; it lives in a directory of
+//! its own so that writing it does not change `run-tracker/`'s time. Every
+//! update is best effort: a missing or stale file only makes `latest` take
+//! the slow path.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use telemetry_model::Timestamp;
+
+use crate::jsonl::write_atomic;
+
+/// The index directory inside `run-tracker/` (ignored by listings: its name
+/// starts with a dot).
+pub(crate) const INDEX_DIR: &str = ".index";
+const LATEST: &str = "latest";
+const LATEST_LOCK: &str = "latest.lock";
+
+/// The content of `.index/latest`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Latest {
+    /// The run's directory below `run-tracker/`.
+    rel_path: String,
+    /// Its creation time, as its first record says.
+    created_at: Timestamp,
+    /// `run-tracker/`'s modification time when this was written, in
+    /// nanoseconds since the epoch.
+    runs_dir_mtime_ns: u64,
+}
+
+fn mtime_ns(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
+}
+
+fn read(runs_dir: &Path) -> Option<Latest> {
+    let path = runs_dir.join(INDEX_DIR).join(LATEST);
+    let bytes = crate::reader::read_regular(&path, 4096).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The run directory (below `run-tracker/`) that `.index/latest` names, if
+/// the file is there and `run-tracker/` has not changed since it was
+/// written.
+pub(crate) fn latest(runs_dir: &Path) -> Option<String> {
+    let latest = read(runs_dir)?;
+    (mtime_ns(runs_dir)? == latest.runs_dir_mtime_ns).then_some(latest.rel_path)
+}
+
+/// Holds `.index/latest.lock` while an update runs.
+fn locked(runs_dir: &Path) -> Option<(PathBuf, File)> {
+    let dir = runs_dir.join(INDEX_DIR);
+    std::fs::create_dir_all(&dir).ok()?;
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LATEST_LOCK))
+        .ok()?;
+    lock.lock().ok()?;
+    Some((dir, lock))
+}
+
+fn write(dir: &Path, latest: &Latest) {
+    if let Ok(bytes) = serde_json::to_vec(latest) {
+        let _ = write_atomic(&dir.join(LATEST), &bytes, false);
+    }
+}
+
+/// Records a run just created (its manifest in place): it becomes
+/// `latest` unless the file already names a newer run.
+pub(crate) fn record_created(runs_dir: &Path, rel_path: &str, created_at: Timestamp) {
+    let Some((dir, _lock)) = locked(runs_dir) else {
+        return;
+    };
+    // After taking the lock (and creating `.index/`), so that the time is
+    // the one every run created so far has left.
+    let Some(now) = mtime_ns(runs_dir) else {
+        return;
+    };
+    if read(runs_dir)
+        .is_some_and(|old| old.created_at > created_at && runs_dir.join(&old.rel_path).is_dir())
+    {
+        // A newer run is latest; its time no longer matches, so readers
+        // list until the next update.
+        return;
+    }
+    let latest = Latest {
+        rel_path: rel_path.to_owned(),
+        created_at,
+        runs_dir_mtime_ns: now,
+    };
+    write(&dir, &latest);
+}
+
+/// After runs were deleted, where `.index/latest` was current before: the
+/// run it names is still the newest if it is still there (retention never
+/// deletes the newest run of a pipeline), so the file is stamped with
+/// `run-tracker/`'s new time; if it was deleted, the file is removed.
+pub(crate) fn after_deletion(runs_dir: &Path) {
+    let Some((dir, _lock)) = locked(runs_dir) else {
+        return;
+    };
+    let Some(old) = read(runs_dir) else {
+        return;
+    };
+    if !runs_dir
+        .join(&old.rel_path)
+        .join(crate::files::MANIFEST)
+        .is_file()
+    {
+        let _ = std::fs::remove_file(dir.join(LATEST));
+        return;
+    }
+    if let Some(now) = mtime_ns(runs_dir) {
+        write(
+            &dir,
+            &Latest {
+                runs_dir_mtime_ns: now,
+                ..old
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::resolve_run;
+    use crate::retention::{PruneRule, prune};
+    use crate::root::ArtifactRoot;
+    use crate::writer::{RunOptions, RunWriter};
+
+    fn add(root: &ArtifactRoot, name: &str, ms: i64) {
+        let options = RunOptions {
+            name: Some(name.to_owned()),
+            sync: false,
+            ..RunOptions::default()
+        };
+        RunWriter::create_with(root, &options, |record| {
+            record.created_at = Timestamp::from_unix_ms(ms);
+            record.pipeline = Some("p".into());
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn the_index_names_the_newest_run_until_the_directory_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let runs = root.runs_dir();
+        add(&root, "a", 1_000);
+        add(&root, "b", 3_000);
+        assert_eq!(latest(&runs).as_deref(), Some("b"));
+        // An older run created later leaves the newer one named (and the
+        // index stale, so readers list).
+        add(&root, "old", 2_000);
+        assert_eq!(latest(&runs), None);
+        assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), "b");
+        add(&root, "c", 4_000);
+        assert_eq!(latest(&runs).as_deref(), Some("c"));
+
+        // A run another tool writes, newer still: the directory changed, so
+        // the index is not trusted and `latest` finds it by listing.
+        let foreign = runs.join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        let mut record = telemetry_model::PipelineRunRecord::new("foreign");
+        record.created_at = Timestamp::from_unix_ms(5_000);
+        std::fs::write(
+            foreign.join(crate::files::MANIFEST),
+            serde_json::to_string(&record).unwrap() + "\n",
+        )
+        .unwrap();
+        assert_eq!(latest(&runs), None);
+        assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), "foreign");
+    }
+
+    #[test]
+    fn pruning_keeps_the_index_current() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let runs = root.runs_dir();
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            add(&root, name, 1_000 * (i as i64 + 1));
+        }
+        let keep_one = PruneRule {
+            keep: Some(1),
+            ..PruneRule::default()
+        };
+        assert_eq!(prune(&root, &keep_one, None).unwrap().removed.len(), 2);
+        assert_eq!(latest(&runs).as_deref(), Some("c"));
+        // Deleting the run it names removes the index.
+        let all = PruneRule {
+            keep: Some(0),
+            ..PruneRule::default()
+        };
+        prune(&root, &all, None).unwrap();
+        assert_eq!(latest(&runs), None);
+        assert!(!runs.join(INDEX_DIR).join(LATEST).exists());
+        assert!(matches!(
+            resolve_run(&root, "latest"),
+            Err(crate::Error::RunNotFound { .. })
+        ));
+    }
+}
