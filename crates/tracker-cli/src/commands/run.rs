@@ -583,6 +583,13 @@ fn run_step(
         .env(env::STEP_ID, &step.id)
         .env(env::PROGRESS, &channel)
         .env(env::RUN_DIR, run_dir)
+        // Python block-buffers stdout into a pipe: without this, a Python
+        // step's prints would reach the terminal and its log only when it
+        // ends. A value already in the environment is kept.
+        .env(
+            "PYTHONUNBUFFERED",
+            std::env::var_os("PYTHONUNBUFFERED").unwrap_or_else(|| "1".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -871,3 +871,43 @@ fn watch_follows_a_run_to_its_end_and_shows_its_duration() {
     let shown = stdout(&tracker(&root, &["show", "latest"]));
     assert!(shown.contains(duration), "{duration} not in\n{shown}");
 }
+
+/// A Python step's output is live: its first line reaches the step's log
+/// while the step still runs (Python block-buffers a pipe unless told).
+#[test]
+fn python_output_is_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        r#"
+[pipeline]
+name = "py"
+[[steps]]
+id = "talk"
+run = '''python3 -c "
+import os, time
+print('early', os.environ['PYTHONUNBUFFERED'])
+release = os.path.join(os.environ['TRACKER_RUN_DIR'], 'release')
+while not os.path.exists(release):
+    time.sleep(0.02)
+"'''
+"#,
+    );
+    let root = dir.path().join("out");
+    let mut run = spawn_tracker(&root, &pipeline);
+    let log = || {
+        let runs = root.join("run-tracker");
+        std::fs::read_dir(&runs).ok()?.flatten().find_map(|e| {
+            let path = e.path().join("logs/talk.log");
+            Some((e.path(), std::fs::read_to_string(path).ok()?))
+        })
+    };
+    // The step waits for `release`, which comes only once its first line
+    // is in the log: buffered output would never get there.
+    wait_for("the step's first line in its log", || {
+        log().is_some_and(|(_, text)| text.contains("early 1"))
+    });
+    let (run_dir, _) = log().unwrap();
+    std::fs::write(run_dir.join("release"), "").unwrap();
+    assert!(run.wait().unwrap().success());
+}
