@@ -13,16 +13,21 @@ use manifest::{ArtifactRoot, Query, list_runs};
 
 use crate::measure::{Plan, Scenario};
 
-/// Telemetry interval of the measured run, seconds: the shortest allowed.
-const INTERVAL: f64 = 0.2;
+/// Telemetry interval of the measured run: the default. Between two samples
+/// the tracker should do nothing, so whatever it does wake up for weighs as
+/// much as the sample itself.
+const INTERVAL: Duration = Duration::from_secs(1);
 /// Start-up, left out of the measurement: the run's creation, the first
-/// samples and process-table scan, the GPU library's probe.
-const SETTLE: Duration = Duration::from_secs(1);
-/// One repetition: three intervals, so that every window holds the same
-/// number of samples, whatever their phase.
-const WINDOW: Duration = Duration::from_millis(600);
-/// The step outlives the last window by this much.
-const MARGIN: Duration = Duration::from_millis(500);
+/// sample and process-table scan, the GPU library's probe.
+const SETTLE: Duration = Duration::from_millis(500);
+/// A window ends this long after its sample was written: half-way to the
+/// next, so each window holds exactly one sample whatever the timers' drift.
+const HALF: Duration = Duration::from_millis(500);
+/// How often the telemetry file is looked at for a new sample.
+const LOOK: Duration = Duration::from_millis(10);
+/// The step outlives the last window by this much (this process may be
+/// late to read it on a loaded machine).
+const MARGIN: Duration = Duration::from_secs(1);
 /// Longest wait for the tracker to start its step's supervisor.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -52,18 +57,18 @@ impl Scenario for TrackerInSitu {
         "tracker_in_situ"
     }
     fn title(&self) -> &'static str {
-        "Tracker CPU in situ (tracker run of an idle step, --interval 0.2)"
+        "Tracker CPU in situ (tracker run of an idle step, --interval 1)"
     }
     fn unit(&self) -> &'static str {
         "samples/cpu-ms"
     }
     fn matrix(&self) -> String {
         format!(
-            "`tracker run --plain --interval {INTERVAL}` (this build) of one `sleep` step; CPU of \
-             the tracker's and its supervisor's threads (/proc/PID/task/*/schedstat) over windows \
-             of {:.1} s after {:.1} s of start-up; samples = window / interval",
-            WINDOW.as_secs_f64(),
-            SETTLE.as_secs_f64()
+            "`tracker run --plain --interval {}` (this build) of one `sleep` step; CPU of the \
+             tracker's and its supervisor's threads (/proc/PID/task/*/schedstat) over windows of \
+             one sample each, from half an interval after one sample to half an interval after \
+             the next",
+            INTERVAL.as_secs_f64()
         )
     }
     fn setup(&mut self) -> anyhow::Result<()> {
@@ -128,14 +133,18 @@ impl Drop for Running {
     }
 }
 
-/// Runs the pipeline once and measures `repeat` windows of it.
+/// Runs the pipeline once and measures `repeat` windows of it, one sample
+/// each.
 fn measure(fixture: &Fixture, repeat: u32) -> anyhow::Result<Vec<f64>> {
-    let step = SETTLE + WINDOW * repeat + MARGIN;
+    // Start-up, the sample the windows are aligned to, the windows, and a
+    // margin for this process to be late on a loaded machine.
+    let step = SETTLE + INTERVAL * (repeat + 1) + HALF + MARGIN;
     let root = fixture.dir.path().join("out");
     let child = Command::new(&fixture.tracker)
         .arg("--artifact-root")
         .arg(&root)
-        .args(["run", "--plain", "--interval", &INTERVAL.to_string()])
+        .args(["run", "--plain", "--interval"])
+        .arg(INTERVAL.as_secs_f64().to_string())
         .arg(fixture.dir.path().join("pipeline.toml"))
         .env("STEP_SECONDS", format!("{:.3}", step.as_secs_f64()))
         .env_remove("TRACKER_TELEMETRY")
@@ -154,22 +163,24 @@ fn measure(fixture: &Fixture, repeat: u32) -> anyhow::Result<Vec<f64>> {
         if running.0.try_wait()?.is_some() || started.elapsed() > START_TIMEOUT {
             bail!("the tracker did not start its step");
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(LOOK);
     };
-    sleep_until(started + SETTLE);
+    // The step's clock starts about now.
+    sleep_until(Instant::now() + SETTLE);
+    let mut telemetry = Telemetry::find(&root)?;
     let cpu = || -> anyhow::Result<u64> { Ok(cpu_ns(tracker)? + cpu_ns(supervisor)?) };
-    let (mut cpu_before, mut at) = (cpu()?, Instant::now());
+    sleep_until(telemetry.next_sample()? + HALF);
+    let mut cpu_before = cpu()?;
     let mut throughputs = Vec::with_capacity(repeat as usize);
     for _ in 0..repeat {
-        sleep_until(at + WINDOW);
-        let (cpu_after, now) = (cpu()?, Instant::now());
-        let seconds = now.duration_since(at).as_secs_f64();
+        sleep_until(telemetry.next_sample()? + HALF);
+        let cpu_after = cpu()?;
         let used_ms = cpu_after.saturating_sub(cpu_before) as f64 / 1e6;
         if used_ms <= 0.0 {
-            bail!("the tracker used no CPU in {seconds:.2} s: is it sampling?");
+            bail!("the tracker used no CPU over a sample");
         }
-        throughputs.push(seconds / INTERVAL / used_ms);
-        (cpu_before, at) = (cpu_after, now);
+        throughputs.push(1.0 / used_ms);
+        cpu_before = cpu_after;
     }
     if running.0.try_wait()?.is_some() {
         bail!("the run ended before the measurement did");
@@ -178,28 +189,50 @@ fn measure(fixture: &Fixture, repeat: u32) -> anyhow::Result<Vec<f64>> {
     if !status.success() {
         bail!("tracker run failed ({status})");
     }
-    check_telemetry(&root, repeat)?;
     Ok(throughputs)
 }
 
-/// The run sampled as asked: at least as many samples as the windows span.
-fn check_telemetry(root: &Path, repeat: u32) -> anyhow::Result<()> {
-    let listing = list_runs(&ArtifactRoot::new(root), &Query::default())?;
-    let Some(dir) = listing
-        .runs
-        .first()
-        .and_then(|run| run.record.artifact_dir.clone())
-    else {
-        bail!("the run is not in {}", root.display());
-    };
-    let path = Path::new(&dir).join(manifest::files::TELEMETRY);
-    let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let samples = text.iter().filter(|&&b| b == b'\n').count();
-    let expected = (WINDOW.as_secs_f64() * f64::from(repeat) / INTERVAL).floor() as usize;
-    if samples < expected {
-        bail!("the run took {samples} telemetry samples, expected at least {expected}");
+/// The run's `telemetry.jsonl`, watched for new samples.
+struct Telemetry {
+    path: PathBuf,
+    len: u64,
+}
+
+impl Telemetry {
+    /// The telemetry file of the one run under `root`.
+    fn find(root: &Path) -> anyhow::Result<Self> {
+        let listing = list_runs(&ArtifactRoot::new(root), &Query::default())?;
+        let Some(dir) = listing
+            .runs
+            .first()
+            .and_then(|run| run.record.artifact_dir.clone())
+        else {
+            bail!("the run is not in {}", root.display());
+        };
+        let path = Path::new(&dir).join(manifest::files::TELEMETRY);
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        Ok(Self { path, len })
     }
-    Ok(())
+
+    /// Waits until a sample is appended; returns when it was seen.
+    fn next_sample(&mut self) -> anyhow::Result<Instant> {
+        let since = Instant::now();
+        loop {
+            let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+            if len > self.len {
+                self.len = len;
+                return Ok(Instant::now());
+            }
+            if since.elapsed() > INTERVAL * 10 {
+                bail!(
+                    "no telemetry sample in {:.0} s ({})",
+                    since.elapsed().as_secs_f64(),
+                    self.path.display()
+                );
+            }
+            std::thread::sleep(LOOK);
+        }
+    }
 }
 
 fn sleep_until(deadline: Instant) {
