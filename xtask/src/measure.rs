@@ -19,6 +19,14 @@ pub(crate) trait Scenario {
     /// Performs `n` operations and returns the time they took, fixture
     /// upkeep (rotating a file, say) excluded.
     fn run(&mut self, n: u64) -> anyhow::Result<Duration>;
+    /// The throughput of each of `plan.repeat` repetitions, for a scenario
+    /// that measures something other than operations timed here (the
+    /// tracker's CPU, read from outside); `None`, the default, times
+    /// [`Scenario::run`].
+    fn throughputs(&mut self, plan: Plan) -> Option<anyhow::Result<Vec<f64>>> {
+        let _ = plan;
+        None
+    }
 }
 
 /// How long to measure.
@@ -42,6 +50,12 @@ pub(crate) struct Measured {
 /// Measures a scenario whose fixture is set up.
 pub(crate) fn measure(scenario: &mut dyn Scenario, plan: Plan) -> anyhow::Result<Measured> {
     let started = std::time::Instant::now();
+    if let Some(samples) = scenario.throughputs(plan) {
+        return Ok(Measured {
+            samples: samples?,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
     timed(scenario, plan.warm_up)?;
     let mut samples = Vec::with_capacity(plan.repeat as usize);
     for _ in 0..plan.repeat {

@@ -33,7 +33,7 @@ const PROFILE: &str = if cfg!(debug_assertions) {
 };
 
 /// The workspace root (this crate's parent directory).
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }

@@ -26,6 +26,9 @@ pub(crate) fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(HistoryListing::default()),
         Box::new(TelemetrySample::default()),
         Box::new(EtaEstimate::default()),
+        // It reads the tracker's CPU from /proc.
+        #[cfg(target_os = "linux")]
+        Box::new(crate::in_situ::TrackerInSitu::default()),
     ]
 }
 

@@ -132,15 +132,16 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
         .iter()
         .map(|p| p.test_id.as_str())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "manifest_append",
-            "history_listing",
-            "telemetry_sample",
-            "eta_estimate"
-        ]
-    );
+    let mut expected = vec![
+        "manifest_append",
+        "history_listing",
+        "telemetry_sample",
+        "eta_estimate",
+    ];
+    if cfg!(target_os = "linux") {
+        expected.push("tracker_in_situ");
+    }
+    assert_eq!(names, expected);
     for result in &contents.perf_tests {
         assert_eq!(result.status, PerfStatus::Passed);
         assert_eq!(result.throughput_baseline, None);
@@ -149,7 +150,7 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
     let text = stdout(&out);
     assert_eq!(
         text.matches("no baseline, recorded as candidate").count(),
-        4,
+        expected.len(),
         "{text}"
     );
     let written = perf_gate::Baselines::load(&dir.path().join("baselines.json")).unwrap();
@@ -158,15 +159,16 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
         .iter()
         .map(|(name, e)| (name.as_str(), e.unit.as_str()))
         .collect();
-    assert_eq!(
-        units,
-        [
-            ("eta_estimate", "estimates/s"),
-            ("history_listing", "listings/s"),
-            ("manifest_append", "records/s"),
-            ("telemetry_sample", "samples/s")
-        ]
-    );
+    let mut expected = vec![
+        ("eta_estimate", "estimates/s"),
+        ("history_listing", "listings/s"),
+        ("manifest_append", "records/s"),
+        ("telemetry_sample", "samples/s"),
+    ];
+    if cfg!(target_os = "linux") {
+        expected.push(("tracker_in_situ", "samples/cpu-ms"));
+    }
+    assert_eq!(units, expected);
     assert!(written.scenarios.values().all(|e| e.baseline > 0.0));
     assert_eq!(
         written.profile.as_deref(),
@@ -212,15 +214,25 @@ fn an_unknown_scenario_is_a_usage_error_listing_the_scenarios() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let in_situ = if cfg!(target_os = "linux") {
+        ", tracker_in_situ"
+    } else {
+        ""
+    };
     assert_eq!(
         stderr(&out),
-        "error: --scenario nope: no such scenario (scenarios: manifest_append, history_listing, \
-         telemetry_sample, eta_estimate)\n"
+        format!(
+            "error: --scenario nope: no such scenario (scenarios: manifest_append, \
+             history_listing, telemetry_sample, eta_estimate{in_situ})\n"
+        )
     );
     let list = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["perf", "--list"])
         .output()
         .unwrap();
     assert_eq!(list.status.code(), Some(0));
-    assert_eq!(stdout(&list).lines().count(), 4);
+    assert_eq!(
+        stdout(&list).lines().count(),
+        4 + usize::from(cfg!(target_os = "linux"))
+    );
 }

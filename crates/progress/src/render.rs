@@ -279,6 +279,16 @@ pub trait Sink: Send {
     fn suspend(&mut self, write: &mut dyn FnMut()) {
         write();
     }
+
+    /// How long from now the sink next shows an [`Event::StepProgress`] of
+    /// step `order` at run time `elapsed`: `Some(Duration::ZERO)` shows
+    /// every one (the default, a live display refreshed each time), `None`
+    /// never. A refresh thread sleeps until then instead of waking a sink
+    /// that would drop the event.
+    fn progress_due_in(&self, order: u32, elapsed: f64) -> Option<Duration> {
+        let _ = (order, elapsed);
+        Some(Duration::ZERO)
+    }
 }
 
 /// How progress is displayed.
@@ -339,6 +349,21 @@ impl Sink for PlainSink {
         }
         let _ = writeln!(self.out, "{}", line(event));
         let _ = self.out.flush();
+    }
+
+    fn progress_due_in(&self, order: u32, elapsed: f64) -> Option<Duration> {
+        match self.last_heartbeat {
+            Some((step, at)) if step == order => {
+                let left = at + self.heartbeat.as_secs_f64() - elapsed;
+                // Negative (overdue) or not a number: now.
+                Some(Duration::try_from_secs_f64(left).unwrap_or(if left > 0.0 {
+                    Duration::MAX
+                } else {
+                    Duration::ZERO
+                }))
+            }
+            _ => Some(Duration::ZERO),
+        }
     }
 }
 
@@ -407,6 +432,9 @@ pub fn sink_for(display: Display, heartbeat: Duration) -> Box<dyn Sink> {
             if let Event::RunsDeleted { .. } = event {
                 let _ = writeln!(std::io::stderr(), "{}", line(event));
             }
+        }
+        fn progress_due_in(&self, _: u32, _: f64) -> Option<Duration> {
+            None
         }
     }
     match display {
@@ -487,9 +515,14 @@ mod tests {
             eta: Some(60.0),
             elapsed: 0.0,
         });
+        let secs = |s: f64| Some(Duration::from_secs_f64(s));
+        assert_eq!(sink.progress_due_in(1, 1.0), secs(9.0));
+        assert_eq!(sink.progress_due_in(2, 1.0), secs(0.0), "another step");
         for t in [1.0, 5.0, 9.9, 10.0, 15.0, 20.5] {
             sink.show(&progress(1, t));
         }
+        assert_eq!(sink.progress_due_in(1, 25.5), secs(5.0), "shown at 20.5 s");
+        assert_eq!(sink.progress_due_in(1, 31.0), secs(0.0), "overdue");
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(

@@ -76,8 +76,11 @@ pub struct TrackerOptions {
     pub display: Display,
     /// Plain mode: at most one heartbeat line per step per this interval.
     pub heartbeat: Duration,
-    /// How often a background thread refreshes the display and persists
-    /// in-step progress; `None` leaves it to [`ProgressTracker::tick`].
+    /// How often a background thread refreshes a live display; `None`
+    /// leaves refreshing to [`ProgressTracker::tick`]. The thread wakes only
+    /// when there is something to do: every `refresh` for a live display,
+    /// when a heartbeat is due for a plain one, when in-step progress is due
+    /// to be persisted; never while no step runs.
     pub refresh: Option<Duration>,
     /// How many earlier completed runs feed history-based ETA (0 = none).
     pub history_runs: usize,
@@ -174,8 +177,19 @@ pub(crate) struct State {
 
 struct Shared {
     state: Mutex<State>,
-    stop: Mutex<bool>,
+    control: Mutex<Control>,
     wake: Condvar,
+}
+
+/// What the refresh thread is told while it sleeps. Lock order: `state`
+/// before `control`, never the other way round.
+#[derive(Debug, Default)]
+struct Control {
+    /// The tracker is going away.
+    stop: bool,
+    /// The next refresh may be due sooner than the thread planned (a step
+    /// started, new progress to persist).
+    reschedule: bool,
 }
 
 /// A tracked pipeline run.
@@ -321,7 +335,7 @@ impl ProgressTracker {
         state.apply_retention(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
-            stop: Mutex::new(false),
+            control: Mutex::new(Control::default()),
             wake: Condvar::new(),
         });
         let ticker = options.refresh.map(|every| {
@@ -413,6 +427,7 @@ impl ProgressTracker {
             eta,
             elapsed,
         });
+        self.reschedule();
         Ok(persisted?)
     }
 
@@ -450,7 +465,10 @@ impl ProgressTracker {
         if let Some(message) = report.message {
             live.message = Some(message);
         }
-        live.changed = true;
+        if !std::mem::replace(&mut live.changed, true) {
+            // New progress to persist: the refresh thread may sleep longer.
+            self.reschedule();
+        }
         Ok(())
     }
 
@@ -678,12 +696,24 @@ impl ProgressTracker {
         self.lock().tick();
     }
 
+    /// Tells the refresh thread to plan its next wake-up again.
+    fn reschedule(&self) {
+        if self.ticker.is_some() {
+            self.shared
+                .control
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .reschedule = true;
+            self.shared.wake.notify_all();
+        }
+    }
+
     fn stop_ticker(&mut self) {
-        *self
-            .shared
-            .stop
+        self.shared
+            .control
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = true;
+            .unwrap_or_else(PoisonError::into_inner)
+            .stop = true;
         self.shared.wake.notify_all();
         if let Some(handle) = self.ticker.take() {
             let _ = handle.join();
@@ -726,24 +756,41 @@ impl Drop for ProgressTracker {
     }
 }
 
+/// The refresh thread: sleeps until [`State::refresh_due_in`] says a tick
+/// has something to do (or it is told to plan again), ticks, and so on.
 fn refresh_loop(shared: &Shared, every: Duration) {
-    let mut stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut wait = shared
+        .state
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .refresh_due_in(every);
     loop {
-        let (guard, _) = shared
-            .wake
-            .wait_timeout(stop, every)
+        let control = shared
+            .control
+            .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        stop = guard;
-        if *stop {
+        let asleep = |c: &mut Control| !c.stop && !c.reschedule;
+        let mut control = match wait {
+            Some(wait) => {
+                shared
+                    .wake
+                    .wait_timeout_while(control, wait, asleep)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => shared
+                .wake
+                .wait_while(control, asleep)
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+        if control.stop {
             return;
         }
-        drop(stop);
-        shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tick();
-        stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
+        control.reschedule = false;
+        drop(control);
+        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.tick();
+        wait = state.refresh_due_in(every);
     }
 }
 
@@ -951,6 +998,38 @@ impl State {
         Ok(self.record.clone())
     }
 
+    /// How long until a tick has something to do: show progress the sink
+    /// wants (at most every `every`), persist reported progress. `None`:
+    /// nothing until a step starts or reports (the run is over, no step
+    /// runs, a quiet display with nothing to persist).
+    fn refresh_due_in(&self, every: Duration) -> Option<Duration> {
+        if self.finished {
+            return None;
+        }
+        let i = self
+            .record
+            .steps
+            .iter()
+            .position(|s| s.status == StepStatus::Running)?;
+        let now = self.clock.now();
+        let elapsed = now.seconds_since(self.record.created_at);
+        let show = self
+            .sink
+            .progress_due_in(self.record.steps[i].order, elapsed)
+            .map(|due| due.max(every));
+        let persist = self.live[i].changed.then(|| {
+            let left = PERSIST_EVERY - now.seconds_since(self.last_persist);
+            Duration::try_from_secs_f64(left).unwrap_or(Duration::ZERO)
+        });
+        // A millisecond late rather than early: a tick a hair before the
+        // deadline would do nothing and plan a wake-up right away.
+        let due = match (show, persist) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }?;
+        Some(due.saturating_add(Duration::from_millis(1)))
+    }
+
     fn tick(&mut self) {
         if self.finished {
             return;
@@ -998,5 +1077,115 @@ impl State {
             // A failed write here is retried on the next tick.
             let _ = self.writer.append_record(&self.record);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::render::PlainSink;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const EVERY: Duration = Duration::from_secs(1);
+    const LATE: Duration = Duration::from_millis(1);
+
+    fn start(
+        sink: Box<dyn Sink>,
+        refresh: Option<Duration>,
+    ) -> (tempfile::TempDir, Arc<ManualClock>, ProgressTracker) {
+        let tmp = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::starting_at_ms(1_750_000_000_000));
+        let mut options = TrackerOptions::new("demo", ArtifactRoot::new(tmp.path()));
+        options.refresh = refresh;
+        options.clock = clock.clone();
+        options.sink = Some(sink);
+        options.history_runs = 0;
+        options.run.sync = false;
+        let steps = vec![StepSpec::new("a", "A"), StepSpec::new("b", "B")];
+        let tracker = ProgressTracker::start(options, steps).unwrap();
+        (tmp, clock, tracker)
+    }
+
+    fn due(tracker: &ProgressTracker) -> Option<Duration> {
+        tracker.lock().refresh_due_in(EVERY)
+    }
+
+    fn secs(s: u64) -> Option<Duration> {
+        Some(Duration::from_secs(s) + LATE)
+    }
+
+    #[test]
+    fn a_plain_display_wakes_the_refresh_only_for_heartbeats_and_persists() {
+        let plain = PlainSink::new(Box::new(std::io::sink()), Duration::from_secs(10));
+        let (_tmp, clock, tracker) = start(Box::new(plain), None);
+        assert_eq!(due(&tracker), None, "no step runs: nothing to refresh");
+        tracker.start_step("a").unwrap();
+        assert_eq!(due(&tracker), secs(10), "the next heartbeat");
+        clock.advance_secs(4.0);
+        assert_eq!(due(&tracker), secs(6));
+        // Progress to persist, 5 s after the last record.
+        tracker.report("a", Report::default()).unwrap();
+        assert_eq!(due(&tracker), secs(1));
+        clock.advance_secs(1.0);
+        tracker.tick();
+        assert_eq!(due(&tracker), secs(5), "persisted: the heartbeat again");
+        clock.advance_secs(5.0);
+        tracker.tick();
+        assert_eq!(due(&tracker), secs(10), "heartbeat shown at 10 s");
+        tracker.complete_step("a").unwrap();
+        assert_eq!(due(&tracker), None);
+        tracker.start_step("b").unwrap();
+        assert_eq!(due(&tracker), secs(10));
+        tracker.conclude(RunStatus::Completed, None).unwrap();
+        assert_eq!(due(&tracker), None, "a finished run is never refreshed");
+    }
+
+    /// Counts progress events; refreshed at every tick like a live display.
+    #[derive(Clone, Default)]
+    struct Live(Arc<AtomicUsize>);
+
+    impl Sink for Live {
+        fn show(&mut self, event: &Event<'_>) {
+            if matches!(event, Event::StepProgress { .. }) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn a_live_display_is_refreshed_at_its_interval_and_a_quiet_one_only_to_persist() {
+        let (_tmp, clock, tracker) = start(Box::new(Live::default()), None);
+        tracker.start_step("a").unwrap();
+        assert_eq!(due(&tracker), secs(1));
+        let (_tmp, clock2, quiet) = start(crate::render::sink_for(Display::Quiet, EVERY), None);
+        quiet.start_step("a").unwrap();
+        assert_eq!(due(&quiet), None, "nothing to show");
+        clock2.advance_secs(2.0);
+        quiet.report("a", Report::default()).unwrap();
+        assert_eq!(due(&quiet), secs(3));
+        clock2.advance_secs(7.0);
+        assert_eq!(due(&quiet), Some(LATE), "overdue: now");
+        drop(clock);
+    }
+
+    #[test]
+    fn a_starting_step_wakes_a_refresh_thread_that_sleeps() {
+        let live = Live::default();
+        let shown = Arc::clone(&live.0);
+        // An hour between refreshes: only being told wakes the thread.
+        let (_tmp, _clock, tracker) = start(Box::new(live), Some(Duration::from_secs(3600)));
+        tracker.start_step("a").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while shown.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            shown.load(Ordering::SeqCst),
+            1,
+            "refreshed once at the start"
+        );
     }
 }

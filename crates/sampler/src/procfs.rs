@@ -63,6 +63,54 @@ pub(crate) fn reread_stat(file: &fs::File, buf: &mut [u8]) -> Option<ProcStat> {
     parse_stat(std::str::from_utf8(&buf[..n]).ok()?)
 }
 
+/// A `/proc` file read again and again through one open descriptor, from
+/// offset 0 (the kernel renders it afresh each time): one system call per
+/// reading instead of an open, reads and a close, and no path lookup.
+#[derive(Debug)]
+pub(crate) struct ProcFile {
+    path: std::path::PathBuf,
+    file: Option<fs::File>,
+    buf: Vec<u8>,
+}
+
+/// How much of a [`ProcFile`] is read: the lines the samplers parse come
+/// first (`/proc/stat`'s aggregate `cpu` line, `/proc/meminfo`'s
+/// `MemTotal`, `MemFree`, `MemAvailable`), well within this.
+const HEAD_BYTES: usize = 8 * 1024;
+
+impl ProcFile {
+    /// Opened on the first read.
+    pub(crate) fn new(path: std::path::PathBuf) -> Self {
+        Self {
+            path,
+            file: None,
+            buf: vec![0; HEAD_BYTES],
+        }
+    }
+
+    /// The complete lines among the file's first [`HEAD_BYTES`] bytes;
+    /// `None` if it cannot be opened or read (tried again next time).
+    pub(crate) fn read_head(&mut self) -> Option<&str> {
+        use std::os::unix::fs::FileExt;
+        let file = match &self.file {
+            Some(file) => file,
+            None => self.file.insert(fs::File::open(&self.path).ok()?),
+        };
+        let Ok(n) = file.read_at(&mut self.buf, 0) else {
+            self.file = None;
+            return None;
+        };
+        let head = &self.buf[..n];
+        // A full buffer may end inside a line: leave that line out.
+        let head = if n == self.buf.len() {
+            &head[..head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)]
+        } else {
+            head
+        };
+        std::str::from_utf8(head).ok()
+    }
+}
+
 /// The aggregate line of `/proc/stat`, in clock ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CpuTimes {
@@ -150,8 +198,8 @@ pub(crate) fn children(proc_root: &Path, pid: u32, buf: &mut String) -> Result<V
     for task in tasks.flatten() {
         buf.clear();
         match fs::File::open(task.path().join("children")) {
-            Ok(mut file) => {
-                if file.read_to_string(buf).is_err() {
+            Ok(file) => {
+                if read_small(file, buf).is_err() {
                     continue; // the thread ended meanwhile
                 }
             }
@@ -166,6 +214,25 @@ pub(crate) fn children(proc_root: &Path, pid: u32, buf: &mut String) -> Result<V
         );
     }
     Ok(kids)
+}
+
+/// Reads a small `/proc` file whole: read calls only, where
+/// `read_to_string` would first ask the file's size (two more system calls
+/// that `/proc` answers with 0 anyway).
+fn read_small(mut file: fs::File, buf: &mut String) -> std::io::Result<()> {
+    let mut bytes = std::mem::take(buf).into_bytes();
+    let mut chunk = [0u8; 512];
+    let result = loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break Ok(()),
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    *buf = String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+    result
 }
 
 /// `root` and all its descendants, following the children files: a few reads
@@ -316,6 +383,33 @@ mod tests {
             None,
             "reaped: the open file reads nothing"
         );
+    }
+
+    #[test]
+    fn a_kept_open_file_is_read_afresh_whole_lines_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meminfo");
+        let mut file = ProcFile::new(path.clone());
+        assert_eq!(file.read_head(), None, "not there yet");
+        fs::write(&path, "MemTotal: 100 kB\nMemFree: 40 kB\n").unwrap();
+        assert_eq!(file.read_head(), Some("MemTotal: 100 kB\nMemFree: 40 kB\n"));
+        // Rewritten in place, as the kernel renders /proc files afresh.
+        fs::write(&path, "MemTotal: 100 kB\nMemFree: 30 kB\n").unwrap();
+        assert_eq!(
+            parse_meminfo(file.read_head().unwrap())
+                .unwrap()
+                .available_kb,
+            30
+        );
+        // Longer than what is read: the cut line is left out.
+        let long = format!("cpu  1 2 3 4\n{}\n", "x".repeat(HEAD_BYTES));
+        fs::write(&path, &long).unwrap();
+        assert_eq!(file.read_head(), Some("cpu  1 2 3 4\n"));
+        let mut stat = ProcFile::new(Path::new("/proc").join("stat"));
+        let first = parse_cpu_times(stat.read_head().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let second = parse_cpu_times(stat.read_head().unwrap()).unwrap();
+        assert!(second.total >= first.total, "{first:?} {second:?}");
     }
 
     #[test]

@@ -1,21 +1,24 @@
 //! Whole-machine CPU and memory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::host::{SystemSample, SystemSource};
-use crate::procfs::{CpuTimes, parse_cpu_times, parse_meminfo};
+use crate::procfs::{CpuTimes, ProcFile, parse_cpu_times, parse_meminfo};
 
-/// Samples `/proc/stat` and `/proc/meminfo`.
+/// Samples `/proc/stat` and `/proc/meminfo`, both kept open between samples
+/// (one read each per sample, no path lookups).
 #[derive(Debug)]
 pub(crate) struct SystemSampler {
-    proc_root: PathBuf,
+    stat: ProcFile,
+    meminfo: ProcFile,
     last: Option<CpuTimes>,
 }
 
 impl SystemSampler {
     pub(crate) fn new(proc_root: PathBuf) -> Self {
         Self {
-            proc_root,
+            stat: ProcFile::new(proc_root.join("stat")),
+            meminfo: ProcFile::new(proc_root.join("meminfo")),
             last: None,
         }
     }
@@ -24,7 +27,7 @@ impl SystemSampler {
 impl SystemSource for SystemSampler {
     fn sample(&mut self) -> SystemSample {
         let mut out = SystemSample::default();
-        match read(&self.proc_root.join("stat")).and_then(|t| parse_cpu_times(&t)) {
+        match self.stat.read_head().and_then(parse_cpu_times) {
             Some(now) => {
                 if let Some(prev) = self.last {
                     out.cpu_percent = cpu_percent(prev, now);
@@ -41,7 +44,7 @@ impl SystemSource for SystemSampler {
                 .notes
                 .push("cpu_percent_system: /proc/stat unreadable".to_owned()),
         }
-        match read(&self.proc_root.join("meminfo")).and_then(|t| parse_meminfo(&t)) {
+        match self.meminfo.read_head().and_then(parse_meminfo) {
             Some(mem) => {
                 out.memory_total_mb = Some(mem.total_kb as f64 / 1024.0);
                 out.memory_used_mb =
@@ -53,10 +56,6 @@ impl SystemSource for SystemSampler {
         }
         out
     }
-}
-
-fn read(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok()
 }
 
 /// Busy share of the ticks between two readings. Counters that did not

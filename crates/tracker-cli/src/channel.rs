@@ -25,10 +25,17 @@ use std::time::Duration;
 use progress::{ProgressTracker, Report};
 use serde_json::Value;
 
+use crate::sys::{DirWatch, Watched};
+
 /// Longest line read from the channel; longer ones are skipped.
 pub(crate) const MAX_LINE: usize = 64 * 1024;
-/// How often the file is polled.
+/// Shortest time between two reads of the file: a step writing many lines
+/// a second has them read in batches, at most five times a second. Also how
+/// often the file is polled where the kernel cannot tell of changes.
 const POLL: Duration = Duration::from_millis(200);
+/// While the kernel tells of changes, the file is still read this often
+/// (writes it cannot see: through a memory map, from another machine).
+const BACKSTOP: Duration = Duration::from_secs(5);
 
 /// What one channel line asks for.
 #[derive(Debug, Default, PartialEq)]
@@ -87,9 +94,14 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<Update, String> {
 }
 
 /// Follows a step's channel file on a thread until stopped.
+///
+/// The thread sleeps until the file's directory changes (inotify, see
+/// docs/progress-channel.md), then reads the new lines; an idle step costs
+/// nothing. Where the kernel cannot watch the directory, it polls.
 #[derive(Debug)]
 pub(crate) struct Follower {
     stop: Arc<AtomicBool>,
+    watch: Option<Arc<DirWatch>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -102,8 +114,14 @@ impl Follower {
         warn: Arc<dyn Fn(String) + Send + Sync>,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        // Watched before the first read, so no write goes unnoticed.
+        let watch = path
+            .parent()
+            .and_then(|dir| DirWatch::new(dir).ok())
+            .map(Arc::new);
         let thread = {
             let stop = Arc::clone(&stop);
+            let mut watch = watch.clone();
             std::thread::Builder::new()
                 .name(format!("progress-{step_id}"))
                 .spawn(move || {
@@ -131,18 +149,35 @@ impl Follower {
                         if last {
                             break;
                         }
-                        std::thread::park_timeout(POLL);
+                        match &watch {
+                            // Sleep until the file changes, then let a
+                            // chatty step write for POLL more: lines are
+                            // read in batches, at most five times a second.
+                            Some(w) => match w.wait(BACKSTOP) {
+                                Watched::Changed => w.pause(POLL),
+                                Watched::Gone => watch = None,
+                                Watched::Woken | Watched::TimedOut => {}
+                            },
+                            None => std::thread::park_timeout(POLL),
+                        }
                     }
                 })
                 .ok()
         };
-        Self { stop, thread }
+        Self {
+            stop,
+            watch,
+            thread,
+        }
     }
 
     /// Reads what is left and stops.
     pub(crate) fn finish(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
+            if let Some(watch) = &self.watch {
+                watch.wake();
+            }
             thread.thread().unpark();
             let _ = thread.join();
         }
@@ -285,6 +320,44 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn a_follower_applies_lines_as_they_come_and_the_last_ones_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = progress::TrackerOptions::new(
+            "follow",
+            progress::manifest::ArtifactRoot::new(dir.path().join("out")),
+        );
+        options.display = progress::Display::Quiet;
+        options.refresh = None;
+        options.history_runs = 0;
+        let tracker = Arc::new(
+            ProgressTracker::start(options, vec![progress::StepSpec::new("a", "A")]).unwrap(),
+        );
+        tracker.start_step("a").unwrap();
+        let channels = dir.path().join("progress");
+        std::fs::create_dir(&channels).unwrap();
+        let path = channels.join("a.jsonl");
+        let mut file = File::create(&path).unwrap();
+        let warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let warn = {
+            let warnings = Arc::clone(&warnings);
+            Arc::new(move |w: String| warnings.lock().unwrap().push(w))
+        };
+        let follower = Follower::start(Arc::clone(&tracker), "a".into(), path, warn);
+        let fps = || tracker.live_metrics().fps;
+        file.write_all(b"{\"fps\": 1}\n").unwrap();
+        // Far longer than it takes, even on a loaded machine.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while fps() != Some(1.0) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(fps(), Some(1.0), "read while the step runs");
+        file.write_all(b"not json\n{\"fps\": 2}\n").unwrap();
+        follower.finish();
+        assert_eq!(fps(), Some(2.0), "read once more at the end");
+        assert_eq!(warnings.lock().unwrap().len(), 1, "{warnings:?}");
     }
 
     #[test]

@@ -160,3 +160,243 @@ impl Drop for HeldSignals {
         }
     }
 }
+
+/// What [`DirWatch::wait`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Watched {
+    /// A file in the directory was created, written, or moved in.
+    Changed,
+    /// [`DirWatch::wake`] was called.
+    Woken,
+    /// Nothing within the timeout.
+    TimedOut,
+    /// The directory itself went away (deleted, moved, unmounted): the watch
+    /// reports nothing any more.
+    Gone,
+}
+
+/// Changes to the files of one directory, told by the kernel (Linux
+/// inotify), so a follower can block until a file changes instead of
+/// polling it; [`DirWatch::wake`] interrupts the wait from another thread.
+#[derive(Debug)]
+pub(crate) struct DirWatch {
+    #[cfg(target_os = "linux")]
+    inotify: std::os::fd::OwnedFd,
+    #[cfg(target_os = "linux")]
+    wake: std::os::fd::OwnedFd,
+}
+
+#[cfg(target_os = "linux")]
+impl DirWatch {
+    /// Watches `dir` for files created, written or moved into it. Fails
+    /// where the kernel cannot (no inotify, the per-user watch limit).
+    pub(crate) fn new(dir: &std::path::Path) -> io::Result<Self> {
+        use std::os::fd::{FromRawFd as _, OwnedFd};
+        use std::os::unix::ffi::OsStrExt as _;
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: inotify_init1 takes flags only and returns a new
+        // descriptor (or -1), which the OwnedFd then owns alone.
+        let inotify = unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            OwnedFd::from_raw_fd(fd)
+        };
+        let mask = libc::IN_CREATE | libc::IN_MODIFY | libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO;
+        // SAFETY: `path` is a valid NUL-terminated string for the call and
+        // `inotify` an open inotify descriptor.
+        let rc = unsafe {
+            use std::os::fd::AsRawFd as _;
+            libc::inotify_add_watch(inotify.as_raw_fd(), path.as_ptr(), mask)
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: eventfd takes an initial value and flags and returns a new
+        // descriptor (or -1), which the OwnedFd then owns alone.
+        let wake = unsafe {
+            let fd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            OwnedFd::from_raw_fd(fd)
+        };
+        Ok(Self { inotify, wake })
+    }
+
+    /// Blocks until a file in the directory changes, [`DirWatch::wake`] is
+    /// called, or `timeout` passes; a wake-up wins over a change. The
+    /// changes reported are consumed: the next wait blocks until the next
+    /// one.
+    pub(crate) fn wait(&self, timeout: std::time::Duration) -> Watched {
+        use std::os::fd::AsRawFd as _;
+        let mut fds = [
+            libc::pollfd {
+                fd: self.inotify.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fds` is a valid array of two pollfd for the call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+        if ready < 0 {
+            // EINTR: as if the time were up; the caller reads and waits again.
+            return Watched::TimedOut;
+        }
+        if fds[1].revents != 0 {
+            drain(self.wake.as_raw_fd(), &mut [0u8; 8]);
+            return Watched::Woken;
+        }
+        if fds[0].revents == 0 {
+            return Watched::TimedOut;
+        }
+        // Events carry a name of up to NAME_MAX bytes: room for a few at once.
+        let mut buf = [0u8; 4096];
+        let mut gone = fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
+        let header = std::mem::size_of::<libc::inotify_event>();
+        loop {
+            let n = drain_once(self.inotify.as_raw_fd(), &mut buf);
+            if n == 0 {
+                break;
+            }
+            let mut at = 0;
+            while at + header <= n {
+                // The kernel writes whole events, aligned for the header.
+                let mask = u32::from_ne_bytes(buf[at + 4..at + 8].try_into().unwrap_or_default());
+                let len = u32::from_ne_bytes(buf[at + 12..at + 16].try_into().unwrap_or_default())
+                    as usize;
+                gone |= mask
+                    & (libc::IN_IGNORED
+                        | libc::IN_DELETE_SELF
+                        | libc::IN_MOVE_SELF
+                        | libc::IN_UNMOUNT)
+                    != 0;
+                at += header + len;
+            }
+        }
+        if gone {
+            Watched::Gone
+        } else {
+            Watched::Changed
+        }
+    }
+
+    /// Sleeps for `timeout` unless [`DirWatch::wake`] is called (then the
+    /// next [`DirWatch::wait`] returns at once).
+    pub(crate) fn pause(&self, timeout: std::time::Duration) {
+        use std::os::fd::AsRawFd as _;
+        let mut fd = libc::pollfd {
+            fd: self.wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fd` is one valid pollfd for the call.
+        unsafe { libc::poll(&raw mut fd, 1, millis) };
+    }
+
+    /// Ends a [`DirWatch::wait`] or [`DirWatch::pause`] in progress (or the
+    /// next one) at once.
+    pub(crate) fn wake(&self) {
+        use std::os::fd::AsRawFd as _;
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a buffer we own to our eventfd. A full
+        // counter (never, at one write per follower) only fails the write.
+        unsafe {
+            libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len());
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl DirWatch {
+    /// No inotify here: the caller polls.
+    pub(crate) fn new(_dir: &std::path::Path) -> io::Result<Self> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+    pub(crate) fn wait(&self, _timeout: std::time::Duration) -> Watched {
+        Watched::Gone
+    }
+    pub(crate) fn pause(&self, _timeout: std::time::Duration) {}
+    pub(crate) fn wake(&self) {}
+}
+
+/// One non-blocking read of `fd` into `buf`: the bytes read, 0 when there
+/// is nothing (or an error).
+#[cfg(target_os = "linux")]
+fn drain_once(fd: libc::c_int, buf: &mut [u8]) -> usize {
+    // SAFETY: reads at most `buf.len()` bytes into a buffer we own.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Reads `fd` until there is nothing left.
+#[cfg(target_os = "linux")]
+fn drain(fd: libc::c_int, buf: &mut [u8]) {
+    while drain_once(fd, buf) > 0 {}
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::time::Duration;
+
+    /// Long enough never to pass on a loaded machine before what is
+    /// awaited happens; a wait that is not expected to end in time ends
+    /// at once.
+    const LONG: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_directory_watch_tells_of_writes_wake_ups_and_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let watch = DirWatch::new(dir.path()).unwrap();
+        assert_eq!(watch.wait(Duration::ZERO), Watched::TimedOut);
+        let path = dir.path().join("a.jsonl");
+        let mut file = std::fs::File::create(&path).unwrap();
+        assert_eq!(watch.wait(LONG), Watched::Changed, "created");
+        file.write_all(b"{}\n").unwrap();
+        file.write_all(b"{}\n").unwrap();
+        assert_eq!(watch.wait(LONG), Watched::Changed, "written");
+        assert_eq!(
+            watch.wait(Duration::ZERO),
+            Watched::TimedOut,
+            "both writes told at once"
+        );
+        // A rename into the directory (a step replacing its file).
+        let other = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        assert_eq!(watch.wait(LONG), Watched::Changed);
+        other.persist(&path).unwrap();
+        assert_eq!(watch.wait(LONG), Watched::Changed, "moved in");
+        // A wake-up ends a pause and wins over pending changes.
+        file.write_all(b"{}\n").unwrap();
+        watch.wake();
+        watch.pause(LONG);
+        assert_eq!(watch.wait(LONG), Watched::Woken);
+        assert_eq!(watch.wait(LONG), Watched::Changed, "still pending");
+        // The directory goes away: the watch says so.
+        drop(file);
+        let path = dir.path().to_owned();
+        dir.close().unwrap();
+        assert!(!path.exists());
+        let mut seen = watch.wait(LONG);
+        while seen == Watched::Changed {
+            seen = watch.wait(LONG);
+        }
+        assert_eq!(seen, Watched::Gone);
+    }
+
+    #[test]
+    fn a_missing_directory_cannot_be_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(DirWatch::new(&dir.path().join("missing")).is_err());
+    }
+}
