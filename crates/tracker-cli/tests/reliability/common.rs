@@ -102,6 +102,35 @@ pub(crate) fn processes_of(root: &Path) -> Vec<(u32, String)> {
     found
 }
 
+/// The processes that have `dir/run.lock` open, with their command line and
+/// state: who keeps a run looking live (for failure messages).
+pub(crate) fn lock_holders(dir: &Path) -> Vec<String> {
+    let lock = dir.join(manifest::LOCK_FILE);
+    let mut holders = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return holders;
+    };
+    for entry in entries.flatten() {
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock))
+        {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            holders.push(format!(
+                "{}: {} [{}]",
+                entry.file_name().to_string_lossy(),
+                text(&cmdline).replace('\0', " "),
+                stat.trim()
+            ));
+        }
+    }
+    holders
+}
+
 /// Alive and not a zombie.
 pub(crate) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

@@ -19,8 +19,8 @@ use manifest::{RunState, files};
 use telemetry_model::{RunStatus, StepStatus};
 
 use crate::common::{
-    Rng, count_from_env, listing, processes_of, quick_pipeline, run, text, tracker, wait_until,
-    write_pipeline,
+    Rng, count_from_env, listing, lock_holders, processes_of, quick_pipeline, run, text, tracker,
+    wait_until, write_pipeline,
 };
 
 /// Four steps; each leaves `done-<step>` in the run directory as the very
@@ -223,7 +223,10 @@ fn check_run(kill: Kill, what: &str, entry: &manifest::RunEntry) {
                 "{what}: a step still running in a cancelled run"
             );
         }
-        other => panic!("{what}: unexpected state {other:?}"),
+        other => panic!(
+            "{what}: unexpected state {other:?}; run.lock held by {:?}",
+            lock_holders(&entry.dir)
+        ),
     }
 }
 
@@ -292,7 +295,12 @@ fn sigkill_while_the_run_is_being_created() {
         let outcome = match listing.runs.first() {
             None => "no run yet".to_owned(),
             Some(entry) => {
-                assert_eq!(entry.state, RunState::Abandoned, "{what}");
+                assert_eq!(
+                    entry.state,
+                    RunState::Abandoned,
+                    "{what}; run.lock held by {:?}",
+                    lock_holders(&entry.dir)
+                );
                 assert_eq!(entry.record.steps.len(), STEPS.len(), "{what}");
                 "abandoned".to_owned()
             }
