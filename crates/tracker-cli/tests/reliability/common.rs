@@ -102,10 +102,13 @@ pub(crate) fn processes_of(root: &Path) -> Vec<(u32, String)> {
     found
 }
 
-/// The processes that have `dir/run.lock` open, with their command line and
-/// state: who keeps a run looking live (for failure messages).
+/// The processes that hold a `run.lock` below `dir` open (a run directory,
+/// or a whole root), with their command line and state: who keeps a run
+/// looking live. A process is found here even in the instant of an
+/// `execve` when `/proc` shows neither its old nor its new command line
+/// and environment, but it still has the descriptors it is about to close
+/// (close-on-exec), which [`processes_of`] cannot see.
 pub(crate) fn lock_holders(dir: &Path) -> Vec<String> {
-    let lock = dir.join(manifest::LOCK_FILE);
     let mut holders = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return holders;
@@ -114,10 +117,13 @@ pub(crate) fn lock_holders(dir: &Path) -> Vec<String> {
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
-        if fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock))
-        {
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|target| {
+                target.starts_with(dir)
+                    && target.file_name() == Some(std::ffi::OsStr::new(manifest::LOCK_FILE))
+            })
+        });
+        if holds {
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
             holders.push(format!(
@@ -129,6 +135,16 @@ pub(crate) fn lock_holders(dir: &Path) -> Vec<String> {
         }
     }
     holders
+}
+
+/// Waits (up to 10 s) until no process of the runs under `root` is left:
+/// none with their environment or the tracker's command line
+/// ([`processes_of`]), and none holding one of their locks
+/// ([`lock_holders`]). Whether that happened.
+pub(crate) fn wait_for_no_process_of(root: &Path) -> bool {
+    wait_until(Duration::from_secs(10), || {
+        processes_of(root).is_empty() && lock_holders(root).is_empty()
+    })
 }
 
 /// Alive and not a zombie.

@@ -20,7 +20,7 @@ use telemetry_model::{RunStatus, StepStatus};
 
 use crate::common::{
     Rng, count_from_env, listing, lock_holders, processes_of, quick_pipeline, run, text, tracker,
-    wait_until, write_pipeline,
+    wait_for_no_process_of, wait_until, write_pipeline,
 };
 
 /// Four steps; each leaves `done-<step>` in the run directory as the very
@@ -119,9 +119,10 @@ fn kill_at_random_moments(kill: Kill, count: usize) {
         let what = format!("{kill:?} #{i} after {delay:?} (exit {status:?})");
 
         assert!(
-            wait_until(Duration::from_secs(10), || processes_of(&root).is_empty()),
-            "{what}: processes left behind: {:?}",
-            processes_of(&root)
+            wait_for_no_process_of(&root),
+            "{what}: processes left behind: {:?} {:?}",
+            processes_of(&root),
+            lock_holders(&root)
         );
         let listing = listing(&root);
         assert!(
@@ -276,9 +277,10 @@ fn sigkill_while_the_run_is_being_created() {
         let status = child.wait().unwrap();
         let what = format!("early SIGKILL #{i} after {delay:?} (exit {status:?})");
         assert!(
-            wait_until(Duration::from_secs(10), || processes_of(&root).is_empty()),
-            "{what}: processes left behind: {:?}",
-            processes_of(&root)
+            wait_for_no_process_of(&root),
+            "{what}: processes left behind: {:?} {:?}",
+            processes_of(&root),
+            lock_holders(&root)
         );
         let listing = listing(&root);
         assert!(
@@ -364,9 +366,5 @@ fn sigint_to_a_background_job() {
     assert_eq!(status.trim(), "130", "the job ends by SIGINT (128 + 2)");
     let listing = listing(&root);
     assert_eq!(listing.runs[0].state, RunState::Cancelled);
-    assert!(
-        wait_until(Duration::from_secs(10), || processes_of(&root).is_empty()),
-        "{:?}",
-        processes_of(&root)
-    );
+    assert!(wait_for_no_process_of(&root), "{:?}", processes_of(&root));
 }
