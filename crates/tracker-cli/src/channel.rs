@@ -111,6 +111,7 @@ impl Follower {
         tracker: Arc<ProgressTracker>,
         step_id: String,
         path: PathBuf,
+        workdir: PathBuf,
         warn: Arc<dyn Fn(String) + Send + Sync>,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
@@ -132,7 +133,7 @@ impl Follower {
                         let last = stop.load(Ordering::SeqCst);
                         reader.poll(|number, result| match result {
                             Ok(update) => {
-                                if let Err(e) = apply(&tracker, &step_id, update)
+                                if let Err(e) = apply(&tracker, &step_id, &workdir, update)
                                     && !std::mem::replace(&mut refused, true)
                                 {
                                     warn(format!("progress line {number}: {e}"));
@@ -185,12 +186,24 @@ impl Follower {
 }
 
 /// Folds one update into the tracker; an artifact beyond the step's limits
-/// is refused (the caller warns once).
-fn apply(tracker: &ProgressTracker, step_id: &str, update: Update) -> Result<(), progress::Error> {
+/// is refused (the caller warns once). A relative artifact path is the
+/// step's, relative to its working directory `workdir`, and is recorded
+/// absolute, so the run's files lead to it from anywhere.
+fn apply(
+    tracker: &ProgressTracker,
+    step_id: &str,
+    workdir: &std::path::Path,
+    update: Update,
+) -> Result<(), progress::Error> {
     if let Some(report) = update.report {
         let _ = tracker.report(step_id, report);
     }
     if let Some(artifact) = update.artifact {
+        let artifact = if std::path::Path::new(&artifact).is_absolute() {
+            artifact
+        } else {
+            workdir.join(&artifact).display().to_string()
+        };
         // Refused artifacts are said (once); a failed write is retried with
         // the next record, and a finished run takes no more.
         if let Err(
@@ -345,7 +358,13 @@ mod tests {
             let warnings = Arc::clone(&warnings);
             Arc::new(move |w: String| warnings.lock().unwrap().push(w))
         };
-        let follower = Follower::start(Arc::clone(&tracker), "a".into(), path, warn);
+        let follower = Follower::start(
+            Arc::clone(&tracker),
+            "a".into(),
+            path,
+            dir.path().to_owned(),
+            warn,
+        );
         let fps = || tracker.live_metrics().fps;
         file.write_all(b"{\"fps\": 1}\n").unwrap();
         // Far longer than it takes, even on a loaded machine.

@@ -627,6 +627,7 @@ fn run_step(
         Arc::clone(tracker),
         id.to_owned(),
         channel,
+        std::path::absolute(&pipeline.dir).unwrap_or_else(|_| pipeline.dir.clone()),
         Arc::clone(warn),
     );
     // wait4: the supervisor reaps the whole tree, so its usage is the step's.

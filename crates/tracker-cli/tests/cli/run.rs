@@ -118,7 +118,11 @@ enabled = false
         ]
     );
     assert_eq!(record.steps[0].exit_code, Some(0));
-    assert_eq!(record.steps[1].artifacts, ["model.bin"]);
+    // Reported relative to the step's directory, recorded absolute.
+    assert_eq!(
+        record.steps[1].artifacts,
+        [dir.path().join("model.bin").display().to_string()]
+    );
     assert!(record.steps[0].duration_seconds.unwrap() >= 0.3);
     assert!(telemetry_model::validate_record(&record).is_empty());
 
