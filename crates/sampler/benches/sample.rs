@@ -1,4 +1,4 @@
-//! The tracker's cost per telemetry sample (SPEC §7: < 100 µs median for a
+//! The tracker's cost per telemetry sample (docs/perf.md: < 100 µs median for a
 //! tree of ≤ 10 processes plus the machine, serialised and written).
 //!
 //! The tree is a shell with nine sleeping children (ten processes). Each

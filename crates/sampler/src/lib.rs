@@ -53,7 +53,6 @@
 
 pub mod gpu;
 mod host;
-mod nvml;
 mod portable;
 #[cfg(target_os = "linux")]
 mod procfs;

@@ -1,4 +1,4 @@
-//! The tracker's overhead on a pipeline (SPEC §7: < 0.5 % of wall time at
+//! The tracker's overhead on a pipeline (docs/perf.md: < 0.5 % of wall time at
 //! 1 s sampling, < 2 % at 200 ms).
 //!
 //! One CPU-bound workload (a fixed number of xorshift rounds, ~4 s, that

@@ -25,7 +25,7 @@ use nvml_wrapper::enums::device::UsedGpuMemory;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::struct_wrappers::device::ProcessInfo;
 
-use crate::gpu::{GpuSample, GpuSource, Unavailable};
+use super::seam::{GpuSample, GpuSource, Unavailable};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
