@@ -3,7 +3,7 @@
 //!
 //! The NVML aggregation itself (utilisation over devices, per-process memory,
 //! failing devices, init failure) is tested against a fake NVML in
-//! `src/nvml.rs`.
+//! `src/gpu/nvml.rs`.
 
 #![allow(clippy::unwrap_used)]
 
