@@ -165,9 +165,6 @@ fn run(cli: &Cli) -> Result<bool> {
 /// Samples this process (the pipeline runs in it) every second into the
 /// run's `telemetry.jsonl`, tagged with the running step and its throughput.
 fn sample_this_process(tracker: &Arc<ProgressTracker>) -> Sampler {
-    if let Some(note) = sampler::gpu::unavailable_note() {
-        eprintln!("note: {note}");
-    }
     let probe = {
         let tracker = Arc::clone(tracker);
         move || {

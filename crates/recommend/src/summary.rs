@@ -51,7 +51,7 @@ pub struct ResourceAggregate {
     pub steps_per_sec_mean: Option<f64>,
     /// Mean reported frames per second.
     pub fps_mean: Option<f64>,
-    /// Why metrics were unavailable (`gpu: NVML unavailable (…)`): the
+    /// Why metrics were unavailable (`gpu: no NVIDIA driver found: GPU metrics off`): the
     /// snapshots' notes, deduplicated and sorted.
     pub notes: Vec<String>,
 }

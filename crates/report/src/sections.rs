@@ -219,7 +219,8 @@ fn note_counts(snapshots: &[TelemetrySnapshot]) -> Vec<(&str, usize)> {
 }
 
 /// The first note about a sensor whose name starts with one of `keys`
-/// (`gpu: NVML unavailable …` for `gpu`), else `fallback`.
+/// (`gpu: no NVIDIA driver found: GPU metrics off` for `gpu`), else
+/// `fallback`.
 fn reason(notes: &[(&str, usize)], keys: &[&str], fallback: &str) -> String {
     notes
         .iter()
@@ -347,7 +348,17 @@ pub(crate) fn telemetry(
         },
     ];
     out.push_str("<div class=\"charts\">");
-    for chart in &charts {
+    // A chart with no data whose absence a sensor note explains is left
+    // out: the note is said once, under Sensors (a machine without a GPU
+    // would otherwise say so on both GPU charts too).
+    let explained = |chart: &Chart| {
+        chart
+            .series
+            .iter()
+            .all(|s| s.points.iter().all(|(_, v)| v.is_none()))
+            && notes.iter().any(|(note, _)| *note == chart.empty_reason)
+    };
+    for chart in charts.iter().filter(|c| !explained(c)) {
         svg::chart(out, frame, chart, gap_ms);
     }
     out.push_str("</div></section>");

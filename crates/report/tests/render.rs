@@ -170,15 +170,19 @@ fn metrics_that_are_always_null_say_why() {
     for s in &mut run.snapshots {
         s.gpu_util_percent = None;
         s.gpu_mem_used_mb = None;
-        s.notes = vec!["gpu: NVML unavailable (libnvidia-ml.so.1: cannot open)".into()];
+        s.notes = vec!["gpu: no NVIDIA driver found: GPU metrics off".into()];
         s.steps_per_sec = None;
         s.fps = None;
     }
     let html = render_html(&run.input());
-    assert!(html.contains("No data: gpu: NVML unavailable (libnvidia-ml.so.1: cannot open)"));
-    assert!(html.contains("No data: the steps reported no throughput"));
-    assert!(html.contains("class=\"chart empty\" id=\"chart-gpu-util\""));
+    // Said once, under Sensors: the GPU charts a note explains are left out.
+    assert_eq!(html.matches("no NVIDIA driver found").count(), 1, "{html}");
+    assert!(!html.contains("id=\"chart-gpu-util\""));
+    assert!(!html.contains("id=\"chart-gpu-mem\""));
     assert!(html.contains(&format!("— {n} of {n} samples", n = run.snapshots.len())));
+    // No note for the throughput: an empty chart says why.
+    assert!(html.contains("No data: the steps reported no throughput"));
+    assert!(html.contains("class=\"chart empty\" id=\"chart-throughput\""));
 }
 
 #[test]

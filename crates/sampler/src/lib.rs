@@ -25,7 +25,7 @@
 //!
 //! - `nvml` (default): NVIDIA GPUs through NVML, loaded at run time — a
 //!   machine without the driver builds and runs the same, with every GPU
-//!   field `null` and the note `gpu: NVML unavailable (<reason>)`.
+//!   field `null` and the note `gpu: <reason>: GPU metrics off`.
 //!
 //! # Example
 //!

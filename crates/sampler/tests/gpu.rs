@@ -18,7 +18,7 @@ fn unavailable_gives_every_field_none_and_the_note() {
     let mut source = Unavailable::new("libnvidia-ml.so.1: cannot open shared object file");
     let expected = GpuSample {
         notes: vec![
-            "gpu: NVML unavailable (libnvidia-ml.so.1: cannot open shared object file)".into(),
+            "gpu: libnvidia-ml.so.1: cannot open shared object file: GPU metrics off".into(),
         ],
         ..GpuSample::default()
     };
@@ -41,13 +41,15 @@ fn the_detected_source_on_this_machine() {
     let samples = [source.sample(&[std::process::id()]), source.sample(&[])];
     match note {
         Some(note) => {
-            assert!(note.starts_with("gpu: NVML unavailable ("), "{note}");
-            assert!(note.ends_with(')'), "{note}");
+            assert!(note.starts_with("gpu: "), "{note}");
+            assert!(note.ends_with(": GPU metrics off"), "{note}");
+            // Without a driver, in words a user understands.
+            #[cfg(feature = "nvml")]
+            if !std::path::Path::new("/proc/driver/nvidia").exists() {
+                assert_eq!(note, "gpu: no NVIDIA driver found: GPU metrics off");
+            }
             #[cfg(not(feature = "nvml"))]
-            assert_eq!(
-                note,
-                "gpu: NVML unavailable (built without the nvml feature)"
-            );
+            assert_eq!(note, "gpu: built without the nvml feature: GPU metrics off");
             for sample in samples {
                 assert_eq!(
                     sample,

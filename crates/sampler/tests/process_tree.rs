@@ -165,7 +165,7 @@ fn vanished(backend: Backend, pid: u32) {
         assert!(
             s.notes
                 .iter()
-                .any(|n| n.starts_with("gpu: NVML unavailable (")),
+                .any(|n| n.starts_with("gpu: ") && n.ends_with(": GPU metrics off")),
             "{:?}",
             s.notes
         );

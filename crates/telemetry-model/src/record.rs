@@ -258,7 +258,7 @@ impl StepExecutionEntry {
 }
 
 /// One resource sample. `None` means the metric was unavailable; `notes`
-/// says why (`gpu: NVML unavailable (…)`).
+/// says why (`gpu: no NVIDIA driver found: GPU metrics off`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TelemetrySnapshot {
     /// When the sample was taken, milliseconds since the Unix epoch.

@@ -6,7 +6,7 @@
 //! sampler shares it), so the crate builds and runs on machines without a
 //! GPU or a driver. Without the library, or built without the feature, every
 //! GPU field is `None` and each sample carries the note
-//! `gpu: NVML unavailable (<reason>)`; that is never an error.
+//! `gpu: <reason>: GPU metrics off`; that is never an error.
 //!
 //! The library never prints. A binary that wants the one log line about a
 //! missing NVML prints [`unavailable_note`] once at start.
@@ -25,7 +25,7 @@ pub use seam::{GpuSample, GpuSource, Unavailable};
 /// With the `nvml` feature: NVML, initialised on the first sample (on the
 /// sampling thread, so starting a sampler never waits for the driver) and
 /// shared by every source in the process; if it cannot be loaded, every
-/// sample is empty with the note `gpu: NVML unavailable (<reason>)`.
+/// sample is empty with the note `gpu: <reason>: GPU metrics off`.
 /// Without the feature: always [`Unavailable`], reason
 /// `built without the nvml feature`.
 pub fn detect() -> Box<dyn GpuSource> {
@@ -40,7 +40,7 @@ pub fn detect() -> Box<dyn GpuSource> {
 }
 
 /// Why GPUs cannot be measured in this process, as the note the samples
-/// carry (`gpu: NVML unavailable (<reason>)`), or `None` when NVML is
+/// carry (`gpu: <reason>: GPU metrics off`), or `None` when NVML is
 /// loaded.
 ///
 /// The first call (here or in a sampler) initialises NVML, once per process;

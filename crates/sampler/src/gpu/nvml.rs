@@ -41,13 +41,15 @@ pub(crate) fn shared() -> Result<&'static Nvml, &'static str> {
         .map_err(String::as_str)
 }
 
-/// An NVML error as a short reason. A library that cannot be loaded shows
-/// the loader's message without the wrapper's prefix.
+/// An NVML error as a short reason a user understands. A library that
+/// cannot be loaded (`libnvidia-ml.so.1: cannot open shared object file`)
+/// means that no NVIDIA driver is installed.
 fn describe(error: &NvmlError) -> String {
     match error {
-        // "a libloading error occurred: libnvidia-ml.so.1: cannot open …"
-        NvmlError::LibloadingError(e) => e.to_string(),
-        e => e.to_string(),
+        NvmlError::LibloadingError(_) => "no NVIDIA driver found".to_owned(),
+        NvmlError::DriverNotLoaded => "the NVIDIA driver is not loaded".to_owned(),
+        NvmlError::NoPermission => "no permission to read the NVIDIA driver".to_owned(),
+        e => format!("NVML failed ({e})"),
     }
 }
 
@@ -537,7 +539,7 @@ mod tests {
                 gpu.sample(&[1, 2]),
                 GpuSample {
                     notes: vec![
-                        "gpu: NVML unavailable (libnvidia-ml.so.1: cannot open shared object file: No such file or directory)"
+                        "gpu: libnvidia-ml.so.1: cannot open shared object file: No such file or directory: GPU metrics off"
                             .into()
                     ],
                     ..GpuSample::default()

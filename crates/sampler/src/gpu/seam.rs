@@ -49,10 +49,11 @@ pub struct Unavailable {
 }
 
 impl Unavailable {
-    /// `reason` becomes the note `gpu: NVML unavailable (<reason>)`.
+    /// `reason` becomes the note `gpu: <reason>: GPU metrics off`
+    /// (`gpu: no NVIDIA driver found: GPU metrics off`).
     pub fn new(reason: impl std::fmt::Display) -> Self {
         Self {
-            note: format!("gpu: NVML unavailable ({reason})"),
+            note: format!("gpu: {reason}: GPU metrics off"),
         }
     }
 

@@ -732,10 +732,8 @@ impl Telemetry {
         if settings.no_telemetry || sampler::disabled_by_env() {
             return None;
         }
-        // The one log line about a missing GPU library; samples carry it as a note.
-        if let Some(note) = sampler::gpu::unavailable_note() {
-            let _ = writeln!(std::io::stderr(), "note: {note}");
-        }
+        // A missing GPU library is said in the samples' notes, and so once
+        // in `show` and the report; not on every run's terminal.
         let peaks: Arc<Mutex<std::collections::HashMap<String, f64>>> = Arc::default();
         let config = sampler::SamplerConfig {
             interval: Duration::from_secs_f64(settings.interval),
