@@ -83,11 +83,18 @@ pub(crate) fn completed_steps(record: &PipelineRunRecord) -> usize {
         .count()
 }
 
-/// The step worth naming: running, else failed, else the last completed.
+/// The step worth naming: running, else the failed step of a run that did
+/// not complete (a completed run's failed step was allowed to fail:
+/// `continue_on_error`), else the last completed.
 pub(crate) fn focus_step(record: &PipelineRunRecord) -> Option<&StepExecutionEntry> {
+    let failed = || {
+        (record.status != telemetry_model::RunStatus::Completed)
+            .then(|| record.steps.iter().find(|s| s.status == StepStatus::Failed))
+            .flatten()
+    };
     record
         .running_step()
-        .or_else(|| record.steps.iter().find(|s| s.status == StepStatus::Failed))
+        .or_else(failed)
         .or_else(|| record.last_completed_step())
 }
 

@@ -191,7 +191,9 @@ pub(crate) fn resources_table(record: &PipelineRunRecord, resources: &serde_json
     let mut table = Table::new(&[
         ("STEP", Align::Left),
         ("CPU S", Align::Right),
-        ("CPU % AVG/MAX", Align::Right),
+        // A share of the whole machine (100 = every core busy), as in the
+        // samples; the header says so.
+        ("CPU % OF MACHINE AVG/MAX", Align::Right),
         ("PEAK RSS MB", Align::Right),
         ("GPU % MAX", Align::Right),
         ("ITEMS/S", Align::Right),
@@ -221,7 +223,10 @@ pub(crate) fn resources_table(record: &PipelineRunRecord, resources: &serde_json
             step.peak_rss_mb
                 .map_or_else(|| number(r, "memory_rss_peak_mb", 0), |m| format!("{m:.0}")),
             number(r, "gpu_util_percent_max", 0),
-            number(r, "steps_per_sec_mean", 1),
+            // As the live progress line writes it (`517k`).
+            r.and_then(|r| r.get("steps_per_sec_mean"))
+                .and_then(serde_json::Value::as_f64)
+                .map_or_else(|| "-".to_owned(), progress::render::format_quantity),
             r.and_then(|r| r.get("baseline_status"))
                 .and_then(serde_json::Value::as_str)
                 .map_or_else(|| "-".to_owned(), clean),
@@ -324,4 +329,33 @@ pub(crate) fn markdown(view: &RunView, now: Timestamp) -> String {
         out.push_str(&perf_table(perf, details.as_ref()).to_markdown());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resource_table_says_whose_cpu_and_writes_rates_as_the_live_line() {
+        let mut record = PipelineRunRecord::new("r");
+        let mut step = telemetry_model::StepExecutionEntry::new("pretrain", "Pre-train", 1);
+        step.cpu_time_seconds = Some(12.34);
+        record.steps.push(step);
+        let resources = serde_json::json!({"steps": [{
+            "step_id": "pretrain",
+            "cpu_percent_avg": 48.2,
+            "cpu_percent_max": 50.0,
+            "steps_per_sec_mean": 562_166.1,
+        }]});
+        let text = resources_table(&record, &resources).to_text();
+        let mut lines = text.lines();
+        assert!(
+            lines.next().unwrap().contains("CPU % OF MACHINE AVG/MAX"),
+            "{text}"
+        );
+        let row = lines.next().unwrap();
+        assert!(row.contains(" 48/50 "), "{row}");
+        assert!(row.contains(" 562k "), "{row}");
+        assert!(!row.contains("562166"), "{row}");
+    }
 }

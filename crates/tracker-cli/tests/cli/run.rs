@@ -166,6 +166,15 @@ fn a_failing_step_fails_the_run_unless_it_may() {
     assert_eq!(record.status, RunStatus::Completed);
     assert_eq!(record.steps[0].status, StepStatus::Failed);
     assert_eq!(record.steps[1].status, StepStatus::Completed);
+    // A completed run is listed with its last completed step, not with the
+    // step that was allowed to fail; a failed run names its failed step.
+    let current = |root: &Path| {
+        let out = tracker(root, &["list", "--format", "json"]);
+        let runs: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        runs[0]["current_step"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(current(&root), "b");
+    assert_eq!(current(&dir.path().join("strict")), "a");
 }
 
 #[test]
@@ -568,7 +577,7 @@ fn telemetry_samples_the_steps_tree_and_totals_its_resources() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("STEP  CPU S  CPU % AVG/MAX  PEAK RSS MB"),
+        err.contains("STEP  CPU S  CPU % OF MACHINE AVG/MAX  PEAK RSS MB"),
         "resources printed at the end: {err}"
     );
     assert!(err.contains("\nburn "), "{err}");
