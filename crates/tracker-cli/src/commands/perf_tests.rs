@@ -23,6 +23,9 @@ use crate::pipeline::{Pipeline, Step};
 
 /// `summary.perf_tests.kind` of these runs.
 const KIND: &str = "scenario";
+/// Fewest repeats a baseline is written from: the median of one or two
+/// runs is too noisy to gate later runs against.
+const MIN_BASELINE_REPEATS: u32 = 3;
 /// Unit of a throughput from `{"steps": N}` reports.
 const STEPS_UNIT: &str = "steps/s";
 /// Unit of a throughput from `{"fps": X}` reports.
@@ -34,6 +37,14 @@ pub(crate) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
+    if args.update_baselines && args.repeat < MIN_BASELINE_REPEATS {
+        bail!(
+            "--update-baselines needs at least {MIN_BASELINE_REPEATS} repeats (got --repeat {}): \
+             a baseline from fewer is one noisy measurement, and later runs would breach it \
+             by chance",
+            args.repeat
+        );
+    }
     let pipeline = Pipeline::load(&args.scenario)?;
     let steps: Vec<&Step> = pipeline.steps.iter().filter(|s| s.enabled).collect();
     if steps.is_empty() {
@@ -160,9 +171,10 @@ pub(crate) fn run(
     err.write_all(perf_gate::breach_report(&evaluation).as_bytes())?;
     writeln!(
         err,
-        "perf: {} ({} repeats, baselines {})",
+        "perf: {} ({} repeat{}, baselines {})",
         evaluation.counts().describe(),
         args.repeat,
+        if args.repeat == 1 { "" } else { "s" },
         baselines_path.display()
     )?;
     writeln!(err, "Results: {}", recorded.results.display())?;

@@ -169,7 +169,7 @@ fn an_impossible_baseline_fails_with_a_critical_recommendation() {
         err.contains("[critical] throughput_below_baseline: Step 'perf-demo/hash' ran at 0.00x"),
         "{err}"
     );
-    assert!(err.contains("perf: 1 failed, 1 passed"), "{err}");
+    assert!(err.contains("perf: 1 failed, 1 passed (1 repeat, baselines"), "{err}");
 
     let (record, contents, _) = latest(&root);
     assert_eq!(record.status, RunStatus::Failed);
@@ -247,18 +247,36 @@ run = 'sleep 0.4; echo "{\"steps\": 1000}" >> "$TRACKER_PROGRESS"'
 fn update_baselines_writes_every_measured_step() {
     let tmp = tempfile::tempdir().unwrap();
     let baselines = tmp.path().join("perf").join("baselines.json");
-    let out = perf_tests(
-        &tmp.path().join("root"),
-        &example(),
-        &[
-            "--repeat",
-            "1",
-            "--baselines",
-            baselines.to_str().unwrap(),
-            "--update-baselines",
-        ],
+    let args = |repeat| {
+        [
+            "--repeat".to_owned(),
+            repeat,
+            "--baselines".to_owned(),
+            baselines.display().to_string(),
+            "--update-baselines".to_owned(),
+        ]
+    };
+    // One repeat is one noisy measurement: no baseline is written from it.
+    let one = args("1".to_owned());
+    let one: Vec<&str> = one.iter().map(String::as_str).collect();
+    let out = perf_tests(&tmp.path().join("root"), &example(), &one);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs at least 3 repeats"),
+        "{}",
+        stderr(&out)
     );
+    assert!(!baselines.exists());
+
+    let three = args("3".to_owned());
+    let three: Vec<&str> = three.iter().map(String::as_str).collect();
+    let out = perf_tests(&tmp.path().join("root"), &example(), &three);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(3 repeats, baselines"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         stderr(&out).contains("rewritten from this measurement"),
         "{}",
