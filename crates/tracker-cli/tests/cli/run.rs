@@ -901,7 +901,8 @@ run = '''python3 -c "
 import os, time
 print('early', os.environ['PYTHONUNBUFFERED'])
 release = os.path.join(os.environ['TRACKER_RUN_DIR'], 'release')
-while not os.path.exists(release):
+give_up = time.time() + 120  # a failed test leaves nothing running
+while not os.path.exists(release) and time.time() < give_up:
     time.sleep(0.02)
 "'''
 "#,

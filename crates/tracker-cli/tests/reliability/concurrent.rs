@@ -34,14 +34,16 @@ run = 'for i in 1 2 3 4 5; do echo "{\"steps\": $i}" >> "$TRACKER_PROGRESS"; sle
 "#;
 
 /// The same pipeline name, one step that waits for `$LEDGER/release`: a
-/// run that stays live while the crowd prunes around it.
+/// run that stays live while the crowd prunes around it. It gives up after
+/// two minutes, so a test that fails before releasing it leaves nothing
+/// running.
 const LIVE_PIPELINE: &str = r#"
 [pipeline]
 name = "crowd"
 
 [[steps]]
 id = "wait"
-run = 'while [ ! -f "$LEDGER/release" ]; do sleep 0.05; done'
+run = 'i=0; while [ ! -f "$LEDGER/release" ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i + 1)); done'
 "#;
 
 /// Runs of the crowd keep the newest this many.
