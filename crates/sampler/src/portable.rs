@@ -23,6 +23,8 @@ pub(crate) struct PortableTree {
     root: u32,
     scan_every: Duration,
     last_scan: Option<Instant>,
+    /// When the first sample of this root was taken.
+    first_sample: Option<Instant>,
     /// pid → (start time, cumulative CPU ms) at the last sample.
     tracked: HashMap<u32, (u64, u64)>,
     last_sample: Option<Instant>,
@@ -45,6 +47,7 @@ impl PortableTree {
             root,
             scan_every,
             last_scan: None,
+            first_sample: None,
             tracked: HashMap::new(),
             last_sample: None,
             cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
@@ -85,9 +88,15 @@ fn refresh_kind() -> ProcessRefreshKind {
 
 impl TreeSource for PortableTree {
     fn sample(&mut self, now: Instant) -> TreeSample {
-        let rescan = self
-            .last_scan
-            .is_none_or(|at| now.duration_since(at) >= self.scan_every);
+        // As the procfs backend: a tree seen as its root alone, in its first
+        // `scan_every`, is scanned again on every sample.
+        let first = *self.first_sample.get_or_insert(now);
+        let young_and_alone =
+            self.tracked.len() <= 1 && now.duration_since(first) < self.scan_every;
+        let rescan = young_and_alone
+            || self
+                .last_scan
+                .is_none_or(|at| now.duration_since(at) >= self.scan_every);
         let pids = if rescan {
             self.last_scan = Some(now);
             self.scan()

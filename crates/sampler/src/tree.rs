@@ -25,6 +25,8 @@ pub(crate) struct TreeSampler {
     root: u32,
     scan_every: Duration,
     last_scan: Option<Instant>,
+    /// When the first sample of this root was taken.
+    first_sample: Option<Instant>,
     tracked: HashMap<u32, Seen>,
     last_sample: Option<Instant>,
     clock_ticks: f64,
@@ -40,6 +42,7 @@ impl TreeSampler {
             root,
             scan_every,
             last_scan: None,
+            first_sample: None,
             tracked: HashMap::new(),
             last_sample: None,
             clock_ticks: units.clock_ticks,
@@ -56,9 +59,18 @@ impl TreeSource for TreeSampler {
     }
 
     fn sample(&mut self, now: Instant) -> TreeSample {
-        let rescan = self
-            .last_scan
-            .is_none_or(|at| now.duration_since(at) >= self.scan_every);
+        // A tree seen as its root alone, in its first `scan_every`, is looked
+        // at again on every sample: the root (a step's supervisor) has just
+        // started its command, and a step shorter than a scan interval would
+        // otherwise be measured without it. Reading the root's children
+        // files costs a few reads.
+        let first = *self.first_sample.get_or_insert(now);
+        let young_and_alone =
+            self.tracked.len() <= 1 && now.duration_since(first) < self.scan_every;
+        let rescan = young_and_alone
+            || self
+                .last_scan
+                .is_none_or(|at| now.duration_since(at) >= self.scan_every);
         let pids: Vec<u32> = if rescan {
             self.last_scan = Some(now);
             descendants_by_children(&self.proc_root, self.root)
@@ -234,20 +246,49 @@ mod tests {
     fn between_scans_only_tracked_processes_are_read() {
         let proc_ = FakeProc::new();
         proc_.set(10, 1, 0, 10, 5);
+        proc_.set(11, 10, 0, 10, 5);
         let mut sampler =
             TreeSampler::new(proc_.path().to_owned(), 10, Duration::from_secs(3), UNITS);
         let t0 = Instant::now();
-        sampler.sample(t0);
-        proc_.set(13, 10, 0, 10, 9);
+        assert_eq!(sampler.sample(t0).processes, 2);
+        proc_.set(13, 11, 0, 10, 9);
         assert_eq!(
             sampler.sample(t0 + Duration::from_secs(1)).processes,
-            1,
+            2,
             "not scanned yet"
         );
         assert_eq!(
             sampler.sample(t0 + Duration::from_secs(3)).processes,
-            2,
+            3,
             "found by the scan"
+        );
+    }
+
+    /// A root seen alone (a supervisor that has just started its step) is
+    /// looked at again on every sample of its first scan interval: a step
+    /// shorter than that is still measured with its command.
+    #[test]
+    fn a_root_alone_finds_its_first_child_at_the_next_sample() {
+        let proc_ = FakeProc::new();
+        proc_.set(10, 1, 0, 10, 5);
+        let mut sampler =
+            TreeSampler::new(proc_.path().to_owned(), 10, Duration::from_secs(3), UNITS);
+        let t0 = Instant::now();
+        assert_eq!(sampler.sample(t0).processes, 1);
+        proc_.set(13, 10, 0, 10, 9);
+        assert_eq!(sampler.sample(t0 + Duration::from_millis(200)).processes, 2);
+        // Still alone after the first interval: back to scanning every 3 s.
+        let alone = FakeProc::new();
+        alone.set(20, 1, 0, 10, 5);
+        let mut sampler =
+            TreeSampler::new(alone.path().to_owned(), 20, Duration::from_secs(3), UNITS);
+        sampler.sample(t0);
+        sampler.sample(t0 + Duration::from_secs(3));
+        alone.set(21, 20, 0, 10, 9);
+        assert_eq!(
+            sampler.sample(t0 + Duration::from_secs(4)).processes,
+            1,
+            "past its first interval, a lone root waits for the scan"
         );
     }
 }

@@ -169,7 +169,10 @@ fn an_impossible_baseline_fails_with_a_critical_recommendation() {
         err.contains("[critical] throughput_below_baseline: Step 'perf-demo/hash' ran at 0.00x"),
         "{err}"
     );
-    assert!(err.contains("perf: 1 failed, 1 passed (1 repeat, baselines"), "{err}");
+    assert!(
+        err.contains("perf: 1 failed, 1 passed (1 repeat, baselines"),
+        "{err}"
+    );
 
     let (record, contents, _) = latest(&root);
     assert_eq!(record.status, RunStatus::Failed);
