@@ -88,12 +88,11 @@ fn refresh_kind() -> ProcessRefreshKind {
 
 impl TreeSource for PortableTree {
     fn sample(&mut self, now: Instant) -> TreeSample {
-        // As the procfs backend: a tree seen as its root alone, in its first
-        // `scan_every`, is scanned again on every sample.
+        // As the procfs backend: a young tree, in its first `scan_every`, is
+        // scanned again on every sample.
         let first = *self.first_sample.get_or_insert(now);
-        let young_and_alone =
-            self.tracked.len() <= 1 && now.duration_since(first) < self.scan_every;
-        let rescan = young_and_alone
+        let young = now.duration_since(first) < self.scan_every;
+        let rescan = young
             || self
                 .last_scan
                 .is_none_or(|at| now.duration_since(at) >= self.scan_every);

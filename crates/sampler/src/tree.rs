@@ -59,15 +59,14 @@ impl TreeSource for TreeSampler {
     }
 
     fn sample(&mut self, now: Instant) -> TreeSample {
-        // A tree seen as its root alone, in its first `scan_every`, is looked
-        // at again on every sample: the root (a step's supervisor) has just
-        // started its command, and a step shorter than a scan interval would
-        // otherwise be measured without it. Reading the root's children
-        // files costs a few reads.
+        // A young tree, in its first `scan_every`, is looked at again on
+        // every sample: the root (a step's supervisor) has just started its
+        // command, which starts its own processes, and a step shorter than
+        // a scan interval would otherwise be measured without them. Reading
+        // the tree's children files costs a few reads a process.
         let first = *self.first_sample.get_or_insert(now);
-        let young_and_alone =
-            self.tracked.len() <= 1 && now.duration_since(first) < self.scan_every;
-        let rescan = young_and_alone
+        let young = now.duration_since(first) < self.scan_every;
+        let rescan = young
             || self
                 .last_scan
                 .is_none_or(|at| now.duration_since(at) >= self.scan_every);
@@ -246,49 +245,40 @@ mod tests {
     fn between_scans_only_tracked_processes_are_read() {
         let proc_ = FakeProc::new();
         proc_.set(10, 1, 0, 10, 5);
-        proc_.set(11, 10, 0, 10, 5);
         let mut sampler =
             TreeSampler::new(proc_.path().to_owned(), 10, Duration::from_secs(3), UNITS);
         let t0 = Instant::now();
-        assert_eq!(sampler.sample(t0).processes, 2);
-        proc_.set(13, 11, 0, 10, 9);
+        sampler.sample(t0);
+        sampler.sample(t0 + Duration::from_secs(3));
+        // Past the tree's first interval, a new process waits for the scan.
+        proc_.set(13, 10, 0, 10, 9);
         assert_eq!(
-            sampler.sample(t0 + Duration::from_secs(1)).processes,
-            2,
+            sampler.sample(t0 + Duration::from_secs(4)).processes,
+            1,
             "not scanned yet"
         );
         assert_eq!(
-            sampler.sample(t0 + Duration::from_secs(3)).processes,
-            3,
+            sampler.sample(t0 + Duration::from_secs(6)).processes,
+            2,
             "found by the scan"
         );
     }
 
-    /// A root seen alone (a supervisor that has just started its step) is
-    /// looked at again on every sample of its first scan interval: a step
-    /// shorter than that is still measured with its command.
+    /// A young tree (a supervisor that has just started its step) is looked
+    /// at again on every sample of its first scan interval: a step shorter
+    /// than that is still measured with its command and what it starts.
     #[test]
-    fn a_root_alone_finds_its_first_child_at_the_next_sample() {
+    fn a_young_tree_finds_new_descendants_at_the_next_sample() {
         let proc_ = FakeProc::new();
         proc_.set(10, 1, 0, 10, 5);
         let mut sampler =
             TreeSampler::new(proc_.path().to_owned(), 10, Duration::from_secs(3), UNITS);
         let t0 = Instant::now();
         assert_eq!(sampler.sample(t0).processes, 1);
-        proc_.set(13, 10, 0, 10, 9);
+        proc_.set(11, 10, 0, 10, 9);
         assert_eq!(sampler.sample(t0 + Duration::from_millis(200)).processes, 2);
-        // Still alone after the first interval: back to scanning every 3 s.
-        let alone = FakeProc::new();
-        alone.set(20, 1, 0, 10, 5);
-        let mut sampler =
-            TreeSampler::new(alone.path().to_owned(), 20, Duration::from_secs(3), UNITS);
-        sampler.sample(t0);
-        sampler.sample(t0 + Duration::from_secs(3));
-        alone.set(21, 20, 0, 10, 9);
-        assert_eq!(
-            sampler.sample(t0 + Duration::from_secs(4)).processes,
-            1,
-            "past its first interval, a lone root waits for the scan"
-        );
+        // A grandchild (the shell's command) too.
+        proc_.set(12, 11, 0, 10, 9);
+        assert_eq!(sampler.sample(t0 + Duration::from_millis(400)).processes, 3);
     }
 }
