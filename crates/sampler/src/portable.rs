@@ -91,7 +91,10 @@ impl TreeSource for PortableTree {
         // As the procfs backend: a young tree, in its first `scan_every`, is
         // scanned again on every sample.
         let first = *self.first_sample.get_or_insert(now);
-        let young = now.duration_since(first) < self.scan_every;
+        let young = now.duration_since(first) < self.scan_every
+            && self
+                .last_scan
+                .is_none_or(|at| now.duration_since(at) >= crate::YOUNG_RESCAN_EVERY);
         let rescan = young
             || self
                 .last_scan

@@ -65,7 +65,10 @@ impl TreeSource for TreeSampler {
         // a scan interval would otherwise be measured without them. Reading
         // the tree's children files costs a few reads a process.
         let first = *self.first_sample.get_or_insert(now);
-        let young = now.duration_since(first) < self.scan_every;
+        let young = now.duration_since(first) < self.scan_every
+            && self
+                .last_scan
+                .is_none_or(|at| now.duration_since(at) >= crate::YOUNG_RESCAN_EVERY);
         let rescan = young
             || self
                 .last_scan
