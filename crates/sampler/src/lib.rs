@@ -56,6 +56,7 @@ mod host;
 mod portable;
 #[cfg(target_os = "linux")]
 mod procfs;
+mod schedule;
 #[cfg(target_os = "linux")]
 mod sys;
 #[cfg(target_os = "linux")]
@@ -84,12 +85,6 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Default time between scans of the process table for new descendants.
 pub const DEFAULT_SCAN_EVERY: Duration = Duration::from_secs(3);
-
-/// Shortest time between two scans of a young tree (one in its first
-/// `scan_every`, whose descendants are looked for on every sample): at the
-/// shortest sampling interval (200 ms, give or take the timer), every
-/// sample; in a tight loop (a benchmark), not every call.
-pub(crate) const YOUNG_RESCAN_EVERY: Duration = Duration::from_millis(150);
 
 /// Environment variable that turns telemetry off: `0`, `false`, `off`, `no`.
 pub const ENV_TELEMETRY: &str = "TRACKER_TELEMETRY";

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use sysinfo::{MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::host::{SystemSample, SystemSource, TreeSample, TreeSource};
+use crate::schedule::ScanSchedule;
 
 const MB: f64 = 1024.0 * 1024.0;
 
@@ -21,10 +22,7 @@ const MB: f64 = 1024.0 * 1024.0;
 pub(crate) struct PortableTree {
     system: System,
     root: u32,
-    scan_every: Duration,
-    last_scan: Option<Instant>,
-    /// When the first sample of this root was taken.
-    first_sample: Option<Instant>,
+    schedule: ScanSchedule,
     /// pid → (start time, cumulative CPU ms) at the last sample.
     tracked: HashMap<u32, (u64, u64)>,
     last_sample: Option<Instant>,
@@ -45,9 +43,7 @@ impl PortableTree {
         Self {
             system: System::new(),
             root,
-            scan_every,
-            last_scan: None,
-            first_sample: None,
+            schedule: ScanSchedule::new(scan_every),
             tracked: HashMap::new(),
             last_sample: None,
             cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
@@ -88,19 +84,8 @@ fn refresh_kind() -> ProcessRefreshKind {
 
 impl TreeSource for PortableTree {
     fn sample(&mut self, now: Instant) -> TreeSample {
-        // As the procfs backend: a young tree, in its first `scan_every`, is
-        // scanned again on every sample.
-        let first = *self.first_sample.get_or_insert(now);
-        let young = now.duration_since(first) < self.scan_every
-            && self
-                .last_scan
-                .is_none_or(|at| now.duration_since(at) >= crate::YOUNG_RESCAN_EVERY);
-        let rescan = young
-            || self
-                .last_scan
-                .is_none_or(|at| now.duration_since(at) >= self.scan_every);
+        let rescan = self.schedule.scan_due(now);
         let pids = if rescan {
-            self.last_scan = Some(now);
             self.scan()
         } else {
             let pids: Vec<Pid> = self.tracked.keys().map(|p| Pid::from_u32(*p)).collect();

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::host::{TreeSample, TreeSource};
 use crate::procfs::{descendants, descendants_by_children, open_stat, parent_map, reread_stat};
+use crate::schedule::ScanSchedule;
 
 /// One tracked process between two samples, with its `stat` file kept open.
 #[derive(Debug)]
@@ -23,10 +24,7 @@ struct Seen {
 pub(crate) struct TreeSampler {
     proc_root: PathBuf,
     root: u32,
-    scan_every: Duration,
-    last_scan: Option<Instant>,
-    /// When the first sample of this root was taken.
-    first_sample: Option<Instant>,
+    schedule: ScanSchedule,
     tracked: HashMap<u32, Seen>,
     last_sample: Option<Instant>,
     clock_ticks: f64,
@@ -40,9 +38,7 @@ impl TreeSampler {
         Self {
             proc_root,
             root,
-            scan_every,
-            last_scan: None,
-            first_sample: None,
+            schedule: ScanSchedule::new(scan_every),
             tracked: HashMap::new(),
             last_sample: None,
             clock_ticks: units.clock_ticks,
@@ -59,22 +55,8 @@ impl TreeSource for TreeSampler {
     }
 
     fn sample(&mut self, now: Instant) -> TreeSample {
-        // A young tree, in its first `scan_every`, is looked at again on
-        // every sample: the root (a step's supervisor) has just started its
-        // command, which starts its own processes, and a step shorter than
-        // a scan interval would otherwise be measured without them. Reading
-        // the tree's children files costs a few reads a process.
-        let first = *self.first_sample.get_or_insert(now);
-        let young = now.duration_since(first) < self.scan_every
-            && self
-                .last_scan
-                .is_none_or(|at| now.duration_since(at) >= crate::YOUNG_RESCAN_EVERY);
-        let rescan = young
-            || self
-                .last_scan
-                .is_none_or(|at| now.duration_since(at) >= self.scan_every);
+        let rescan = self.schedule.scan_due(now);
         let pids: Vec<u32> = if rescan {
-            self.last_scan = Some(now);
             descendants_by_children(&self.proc_root, self.root)
                 .unwrap_or_else(|| descendants(self.root, &parent_map(&self.proc_root)))
         } else {
