@@ -831,8 +831,10 @@ fn uuid_v7_ms(name: &str) -> Option<i64> {
     {
         return None;
     }
-    let hex: String = name[..13].chars().filter(|c| *c != '-').collect();
-    i64::from_str_radix(&hex, 16).ok()
+    // 48 bits of milliseconds: the first 8 and the next 4 hex digits.
+    let high = i64::from_str_radix(&name[..8], 16).ok()?;
+    let low = i64::from_str_radix(&name[9..13], 16).ok()?;
+    Some(high << 16 | low)
 }
 
 /// `base/rel` if every component is a real directory (no symbolic links).
