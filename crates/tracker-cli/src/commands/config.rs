@@ -9,16 +9,13 @@ use crate::cli::{ConfigArgs, StatusFormat};
 use crate::commands::Context;
 use crate::exit::Outcome;
 
-/// Where a setting's value came from.
-fn source_of<T>(flagged: bool, env: Option<&str>, project: Option<&T>, has: bool) -> String {
-    if flagged {
-        "flag".to_owned()
-    } else if let Some(env) = env {
-        format!("${env}")
-    } else if project.is_some() && has {
-        manifest::PROJECT_FILE.to_owned()
-    } else {
-        "default".to_owned()
+/// Where a setting's value came from: the environment variable `env` if
+/// set, else the project file if it sets the value, else the default.
+fn source_of(env: Option<&str>, in_file: bool) -> String {
+    match env {
+        Some(env) => format!("${env}"),
+        None if in_file => manifest::PROJECT_FILE.to_owned(),
+        None => "default".to_owned(),
     }
 }
 
@@ -36,26 +33,17 @@ pub(crate) fn run(
         RootSource::Default => "default".to_owned(),
     };
     let retention = ctx.retention(None);
-    let retention_source = source_of(
-        false,
-        None,
-        project,
-        project.is_some_and(|p| p.keep.is_some()),
-    );
+    let retention_source = source_of(None, project.is_some_and(|p| p.keep.is_some()));
     let (telemetry, interval) = ctx.telemetry(false, None);
     let env_telemetry = std::env::var_os(sampler::ENV_TELEMETRY)
         .is_some()
         .then_some(sampler::ENV_TELEMETRY);
     let telemetry_source = source_of(
-        false,
         env_telemetry,
-        project,
         project.is_some_and(|p| p.telemetry.is_some()),
     );
     let interval_source = source_of(
-        false,
         None,
-        project,
         project.is_some_and(|p| p.telemetry_interval.is_some()),
     );
     let absolute =
