@@ -4,7 +4,7 @@
 //! why; a command that finds nothing says where it looked.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -13,14 +13,8 @@ use crate::{stderr, stdout};
 /// `tracker ARGS…` started in `cwd`, without `--artifact-root` and with
 /// `env` set (every variable that could point elsewhere removed first).
 fn tracker_in(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tracker"));
-    command
-        .current_dir(cwd)
-        .args(args)
-        .env_remove("TRACKER_ARTIFACT_ROOT")
-        .env_remove("ROBOT_SF_ARTIFACT_ROOT")
-        .env_remove("TRACKER_TELEMETRY")
-        .env("NO_COLOR", "1");
+    let mut command = crate::command();
+    command.current_dir(cwd).args(args);
     for (k, v) in env {
         command.env(k, v);
     }

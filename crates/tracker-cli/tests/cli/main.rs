@@ -17,15 +17,24 @@ mod show;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The `tracker` binary with an environment cleaned of anything that would
+/// point it elsewhere or change its defaults.
+pub(crate) fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tracker"));
+    command
+        .env_remove("TRACKER_ARTIFACT_ROOT")
+        .env_remove("ROBOT_SF_ARTIFACT_ROOT")
+        .env_remove("TRACKER_TELEMETRY")
+        .env("NO_COLOR", "1");
+    command
+}
+
 /// Runs `tracker --artifact-root <root> <args…>` with a clean environment.
 pub(crate) fn tracker(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracker"))
+    command()
         .arg("--artifact-root")
         .arg(root)
         .args(args)
-        .env_remove("TRACKER_ARTIFACT_ROOT")
-        .env_remove("ROBOT_SF_ARTIFACT_ROOT")
-        .env("NO_COLOR", "1")
         .output()
         .expect("run tracker")
 }
