@@ -100,6 +100,28 @@ fn undisturbed(dir: &Path, pipeline: &Path) -> Duration {
     started.elapsed()
 }
 
+/// Starts `tracker run PIPELINE` on `root`, sends `signal` after `delay`,
+/// waits for the tracker and for every process of the run to be gone, and
+/// returns the tracker's exit status and what history then lists.
+fn kill_after(
+    root: &Path,
+    pipeline: &Path,
+    delay: Duration,
+    signal: i32,
+) -> (std::process::ExitStatus, manifest::Listing) {
+    let mut child = spawn(root, pipeline);
+    std::thread::sleep(delay);
+    send(child.id(), signal);
+    let status = child.wait().unwrap();
+    assert!(
+        wait_for_no_process_of(root),
+        "signal {signal} after {delay:?} (exit {status:?}): processes left behind: {:?} {:?}",
+        processes_of(root),
+        lock_holders(root)
+    );
+    (status, listing(root))
+}
+
 /// Kills `count` runs at random moments and checks each as the module says.
 fn kill_at_random_moments(kill: Kill, count: usize) {
     let dir = tempfile::tempdir().unwrap();
@@ -112,19 +134,8 @@ fn kill_at_random_moments(kill: Kill, count: usize) {
     for i in 0..count {
         // Moments from before the run exists to after it has ended.
         let delay = whole.mul_f64(1.1 * rng.unit());
-        let mut child = spawn(&root, &pipeline);
-        std::thread::sleep(delay);
-        send(child.id(), kill.signal());
-        let status = child.wait().unwrap();
+        let (status, listing) = kill_after(&root, &pipeline, delay, kill.signal());
         let what = format!("{kill:?} #{i} after {delay:?} (exit {status:?})");
-
-        assert!(
-            wait_for_no_process_of(&root),
-            "{what}: processes left behind: {:?} {:?}",
-            processes_of(&root),
-            lock_holders(&root)
-        );
-        let listing = listing(&root);
         assert!(
             listing.warnings.is_empty(),
             "{what}: damaged lines: {:?}",
@@ -271,18 +282,8 @@ fn sigkill_while_the_run_is_being_created() {
     for i in 0..count {
         let root = dir.path().join(format!("root-{i}"));
         let delay = creation.mul_f64(1.5 * rng.unit());
-        let mut child = spawn(&root, &pipeline);
-        std::thread::sleep(delay);
-        send(child.id(), libc::SIGKILL);
-        let status = child.wait().unwrap();
+        let (status, listing) = kill_after(&root, &pipeline, delay, libc::SIGKILL);
         let what = format!("early SIGKILL #{i} after {delay:?} (exit {status:?})");
-        assert!(
-            wait_for_no_process_of(&root),
-            "{what}: processes left behind: {:?} {:?}",
-            processes_of(&root),
-            lock_holders(&root)
-        );
-        let listing = listing(&root);
         assert!(
             listing.warnings.is_empty(),
             "{what}: damaged or empty manifests: {:?}",
