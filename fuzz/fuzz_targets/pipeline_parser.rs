@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
     let path = Path::new("fuzz/pipeline.toml");
-    match tracker_cli::pipeline::check(bytes, path) {
+    match runner::pipeline::check(bytes, path) {
         Ok(ids) => {
             assert!(!ids.is_empty() && ids.len() <= 1000, "{} steps", ids.len());
             let unique: HashSet<&String> = ids.iter().collect();

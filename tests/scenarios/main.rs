@@ -7,3 +7,4 @@
 
 mod library_to_cli;
 mod python_history;
+mod runner_perf_gate;

@@ -1,6 +1,7 @@
 //! Scenarios that cross crates, as a user meets them: a pipeline tracked
 //! with the `progress` library and then listed, shown and exported by the
-//! `tracker` command line; a history written by robot_sf's Python tracker
+//! `tracker` command line; a pipeline run by the `runner` engine and judged
+//! by `perf-gate`; a history written by robot_sf's Python tracker
 //! read end to end. The scenarios are in `scenarios/`; this library holds
 //! what they share.
 //!

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use manifest::{ArtifactRoot, RootSource};
-use perf_gate::{Baselines, Evaluation, HostInfo, Measurement};
+use perf_gate::{Baselines, Gate, Measurement, Verdict};
 use progress::{Display, ProgressTracker, StepSpec, TrackerOptions};
-use telemetry_model::{RunStatus, Timestamp};
+use telemetry_model::RunStatus;
 
 use crate::PerfArgs;
 use crate::measure::{Plan, Scenario, measure};
@@ -117,74 +117,30 @@ pub(crate) fn run(args: &PerfArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let mut evaluation = match Evaluation::evaluate(&measurements, &baselines) {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = tracker.conclude(RunStatus::Failed, Some(&e.to_string()));
-            return Err(e.into());
-        }
+    let gate = Gate {
+        kind: KIND,
+        baselines_path: &baselines_path,
+        baselines,
+        source_dir: &root,
+        repeats: format!("{} repeats each", args.repeat),
+        profile: Some(PROFILE),
+        update_baselines: args.update_baselines,
     };
-    let host = HostInfo::detect();
-    let recorded = perf_gate::record_perf_run(
+    let verdict = perf_gate::finish::<anyhow::Error>(
         &tracker,
-        &mut evaluation,
-        KIND,
-        Some(&baselines_path),
-        host.clone(),
-        perf_gate::git_revision(&root),
+        gate,
+        &measurements,
+        |status, reason, _| {
+            tracker.conclude(status, reason)?;
+            Ok(())
+        },
+        || false,
+        &mut out,
+        &mut err,
     )?;
-    let counts = evaluation.counts();
-    let (status, reason) = if evaluation.failed() {
-        let failed: Vec<&str> = evaluation
-            .outcomes
-            .iter()
-            .filter(|o| o.result.status == telemetry_model::PerfStatus::Failed)
-            .map(|o| o.result.test_id.as_str())
-            .collect();
-        (
-            RunStatus::Failed,
-            Some(format!("perf tests failed: {}", failed.join(", "))),
-        )
-    } else {
-        (RunStatus::Completed, None)
-    };
-    tracker.conclude(status, reason.as_deref())?;
-    drop(tracker);
-
-    writeln!(out)?;
-    out.write_all(perf_gate::results_table(&evaluation).as_bytes())?;
-    out.flush()?;
-    err.write_all(perf_gate::breach_report(&evaluation).as_bytes())?;
-    writeln!(
-        err,
-        "perf: {} ({} repeats each, baselines {}, {} build)",
-        counts.describe(),
-        args.repeat,
-        baselines_path.display(),
-        PROFILE
-    )?;
-    writeln!(err, "Results: {}", recorded.results.display())?;
-    writeln!(err, "Metrics: {}", recorded.metrics.display())?;
-
-    if args.update_baselines {
-        let mut updated = baselines;
-        let at = Timestamp::now();
-        for warning in updated.update_from(&measurements, Some(host.describe()), at) {
-            writeln!(err, "warning: {warning}")?;
-        }
-        updated.profile = Some(PROFILE.to_owned());
-        updated.save(&baselines_path)?;
-        writeln!(
-            err,
-            "Baselines: {} rewritten from this measurement",
-            baselines_path.display()
-        )?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    Ok(if evaluation.failed() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    Ok(match verdict {
+        Verdict::Passed | Verdict::BaselinesUpdated => ExitCode::SUCCESS,
+        Verdict::Failed | Verdict::Interrupted => ExitCode::from(1),
     })
 }
 

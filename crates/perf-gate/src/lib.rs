@@ -22,6 +22,8 @@
 //!   recommendations, `perf_test_results.json`, `metrics.json` (the shape of
 //!   rust-analyzer's `xtask metrics`) and `summary.perf_tests`
 //!   ([`PerfSummary`]), by which `tracker list` tells perf runs apart.
+//! - [`finish`] is the end of every perf run: evaluate, record, conclude,
+//!   print, and rewrite the baselines when asked.
 //!
 //! # Example
 //!
@@ -79,6 +81,7 @@ mod baselines;
 mod classify;
 mod error;
 mod evaluate;
+mod gate;
 mod metrics;
 mod record;
 mod report;
@@ -87,6 +90,7 @@ pub use baselines::{BASELINES_SCHEMA_VERSION, BaselineEntry, Baselines};
 pub use classify::{DEFAULT_HARD_RATIO, DEFAULT_SOFT_RATIO, MIN_SOFT_RATIO, Tolerance, median};
 pub use error::{Error, Result};
 pub use evaluate::{Counts, Evaluation, Measurement, NO_BASELINE_MESSAGE, Outcome};
+pub use gate::{Gate, Verdict, finish};
 pub use metrics::{HostInfo, Metrics, git_revision};
 pub use record::{
     METRICS_FILE, PerfSummary, RESULTS_FILE, RESULTS_SCHEMA_VERSION, Recorded, ResultsDoc,

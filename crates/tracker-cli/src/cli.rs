@@ -69,7 +69,7 @@ pub enum Command {
     Prune(PruneArgs),
     /// Show the settings in force here and where each comes from (artifact root, tracker.toml).
     Config(ConfigArgs),
-    /// Internal: runs one step's command for `tracker run`.
+    /// Internal: supervises one step's command for `tracker run` (see `runner::supervise`).
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
 }

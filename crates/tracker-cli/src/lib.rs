@@ -19,15 +19,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod channel;
 mod cli;
 mod commands;
 pub mod exit;
-pub mod pipeline;
 mod render;
-mod storage;
-mod supervise;
-mod sys;
 mod timearg;
 mod view;
 
@@ -80,7 +75,7 @@ where
         }
     };
     if let Command::Supervise(args) = &cli.command {
-        return supervise::run(args.parent, &args.command);
+        return runner::supervise(args.parent, &args.command);
     }
     let cwd = std::env::current_dir().unwrap_or_default();
     let (root, project) = match ArtifactRoot::discover(cli.global.artifact_root.as_deref(), &cwd) {

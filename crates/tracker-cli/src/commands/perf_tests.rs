@@ -4,22 +4,20 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use manifest::{ArtifactRoot, RunOptions};
-use perf_gate::{Baselines, Evaluation, HostInfo, Measurement};
+use anyhow::bail;
+use manifest::ArtifactRoot;
+use perf_gate::{Baselines, Gate, Measurement, Verdict};
 use progress::StepSpec;
-use telemetry_model::{PerfStatus, RunStatus, StepStatus, Timestamp};
+use runner::{ChannelReader, Pipeline, Session, StderrReporter, Step, channel_path};
+use telemetry_model::{RunStatus, StepStatus};
 
-use crate::channel::ChannelReader;
 use crate::cli::PerfTestsArgs;
 use crate::commands::Context;
-use crate::commands::run::{
-    Session, Settings, assess, channel_path, print_recommendations, print_resources,
-};
+use crate::commands::run::{print_recommendations, print_resources};
 use crate::exit::Outcome;
-use crate::pipeline::{Pipeline, Step};
 
 /// `summary.perf_tests.kind` of these runs.
 const KIND: &str = "scenario";
@@ -88,33 +86,26 @@ pub(crate) fn run(
         now: ctx.now,
     };
     let scenario = args.scenario.display().to_string();
-    let (telemetry, interval) = ctx.telemetry(args.no_telemetry, None);
-    let settings = Settings {
-        pipeline: &pipeline.name,
-        scenario: Some(scenario.clone()),
-        run: RunOptions::default(),
-        retention: ctx.retention(args.keep),
-        plain: args.plain,
-        heartbeat: 10.0,
-        no_telemetry: !telemetry,
-        interval,
-        workdir: pipeline.dir.clone(),
-        tensorboard: None,
-    };
-    let mut session = Session::start(&ctx, &settings, specs)?;
-    perf_gate::mark_perf_run(&session.tracker, KIND, Some(&baselines_path));
-    let failure = session.run_steps(&pipeline, &plan, err);
+    let mut settings =
+        crate::commands::run::settings(&ctx, &pipeline, args.plain, args.no_telemetry, None)?;
+    settings.scenario = Some(scenario.clone());
+    settings.retention = ctx.retention(args.keep);
+    let mut session = Session::start(&settings, specs, Vec::new(), Arc::new(StderrReporter))?;
+    perf_gate::mark_perf_run(session.tracker(), KIND, Some(&baselines_path));
+    let failure = session.run_steps(&pipeline, &plan);
     session.stop_sampling();
     if session.interrupted() {
-        return Ok(session.end_interrupted(&ctx, &pipeline.name, &pipeline.thresholds));
+        if let Some(interrupt) = session.end_interrupted().interrupt {
+            interrupt.reraise();
+        }
+        return Ok(Outcome::Failure);
     }
-    let tracker = &session.tracker;
-    let run_dir = &session.run_dir;
-    let recommendations = assess(tracker, &ctx, &pipeline.name, &pipeline.thresholds, run_dir);
+    let recommendations = session.assess();
+    let run_dir = session.run_dir().to_owned();
     if let Some(failure) = failure {
         let record = session.conclude(RunStatus::Failed, Some(&failure))?;
         print_resources(err, &record)?;
-        print_recommendations(err, &recommendations, run_dir)?;
+        print_recommendations(err, &recommendations, &run_dir)?;
         writeln!(err, "error: no perf results: {failure}")?;
         return Ok(Outcome::Failure);
     }
@@ -134,77 +125,44 @@ pub(crate) fn run(
              TRACKER_PROGRESS): nothing to compare"
         )?;
     }
-    let mut evaluation = match Evaluation::evaluate(&measurements, &baselines) {
-        Ok(evaluation) => evaluation,
-        Err(e) => {
-            let _ = session.conclude(RunStatus::Failed, Some(&e.to_string()));
-            return Err(e.into());
-        }
+    let gate = Gate {
+        kind: KIND,
+        baselines_path: &baselines_path,
+        baselines,
+        source_dir: &pipeline.dir,
+        repeats: format!(
+            "{} repeat{}",
+            args.repeat,
+            if args.repeat == 1 { "" } else { "s" }
+        ),
+        profile: None,
+        update_baselines: args.update_baselines,
     };
-    let host = HostInfo::detect();
-    let recorded = perf_gate::record_perf_run(
-        tracker,
-        &mut evaluation,
-        KIND,
-        Some(&baselines_path),
-        host.clone(),
-        perf_gate::git_revision(&pipeline.dir),
-    )?;
-    let failed: Vec<&str> = evaluation
-        .outcomes
-        .iter()
-        .filter(|o| o.result.status == PerfStatus::Failed)
-        .map(|o| o.result.test_id.as_str())
-        .collect();
-    let record = if failed.is_empty() {
-        session.conclude(RunStatus::Completed, None)?
-    } else {
-        let reason = format!("perf tests failed: {}", failed.join(", "));
-        session.conclude(RunStatus::Failed, Some(&reason))?
-    };
-    print_resources(err, &record)?;
-    print_recommendations(err, &recommendations, run_dir)?;
-
-    writeln!(out)?;
-    out.write_all(perf_gate::results_table(&evaluation).as_bytes())?;
-    out.flush()?;
-    err.write_all(perf_gate::breach_report(&evaluation).as_bytes())?;
-    writeln!(
+    let mut record = None;
+    let verdict = perf_gate::finish::<anyhow::Error>(
+        session.tracker(),
+        gate,
+        &measurements,
+        |status, reason, err| {
+            let concluded = session.conclude(status, reason)?;
+            print_resources(err, &concluded)?;
+            print_recommendations(err, &recommendations, &run_dir)?;
+            record = Some(concluded);
+            Ok(())
+        },
+        || session.interrupted(),
+        out,
         err,
-        "perf: {} ({} repeat{}, baselines {})",
-        evaluation.counts().describe(),
-        args.repeat,
-        if args.repeat == 1 { "" } else { "s" },
-        baselines_path.display()
     )?;
-    writeln!(err, "Results: {}", recorded.results.display())?;
-    writeln!(err, "Metrics: {}", recorded.metrics.display())?;
-
-    if session.interrupted() {
-        // A signal during measuring or recording cancelled the run:
-        // no baseline is moved from it.
-        return Ok(session.reraise());
+    let record = record.unwrap_or_else(|| session.tracker().record());
+    if let Some(interrupt) = session.into_ended(record, recommendations, false).interrupt {
+        // A signal during measuring or recording cancelled the run.
+        interrupt.reraise();
+        return Ok(Outcome::Failure);
     }
-    if args.update_baselines {
-        let mut updated = baselines;
-        let at = Timestamp::now();
-        for warning in updated.update_from(&measurements, Some(host.describe()), at) {
-            writeln!(err, "warning: {warning}")?;
-        }
-        updated
-            .save(&baselines_path)
-            .with_context(|| format!("cannot update the baselines {}", baselines_path.display()))?;
-        writeln!(
-            err,
-            "Baselines: {} rewritten from this measurement",
-            baselines_path.display()
-        )?;
-        return Ok(Outcome::Success);
-    }
-    Ok(if failed.is_empty() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
+    Ok(match verdict {
+        Verdict::Passed | Verdict::BaselinesUpdated => Outcome::Success,
+        Verdict::Failed | Verdict::Interrupted => Outcome::Failure,
     })
 }
 
@@ -265,7 +223,7 @@ fn measure(
     baselines: &Baselines,
     scenario: &str,
 ) -> Vec<Measurement> {
-    let record = session.tracker.record();
+    let record = session.tracker().record();
     let mut measurements = Vec::new();
     for step in steps {
         let key = test_id(pipeline, step);
@@ -282,7 +240,7 @@ fn measure(
             };
             let secs = entry.duration_seconds.filter(|s| *s > 0.0);
             seconds += secs.unwrap_or(0.0);
-            let reported = read_channel(channel_path(&session.run_dir, &id));
+            let reported = read_channel(channel_path(session.run_dir(), &id));
             if let (Some(items), Some(secs)) = (reported.items, secs) {
                 rates.push(items as f64 / secs);
             }

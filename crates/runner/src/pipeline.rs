@@ -1,4 +1,4 @@
-//! Pipeline files for `tracker run` (docs/pipeline-file.md).
+//! Pipeline files (docs/pipeline-file.md).
 //!
 //! ```toml
 //! [pipeline]
@@ -14,9 +14,9 @@
 //! continue_on_error = false           # optional, default false
 //! ```
 //!
-//! The module is public only for [`check`], the entry point that property
-//! tests and the fuzz targets (`fuzz/`) drive; `tracker run` reads files
-//! through the same code.
+//! [`Pipeline::load`] reads one; [`check`] is the same parser over bytes,
+//! the entry point that property tests and the fuzz targets (`fuzz/`)
+//! drive.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -43,9 +43,13 @@ const MAX_RUN_BYTES: usize = 128 * 1024 - 1;
 
 /// A parsed and validated pipeline file.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Pipeline {
+#[non_exhaustive]
+pub struct Pipeline {
+    /// `[pipeline] name`: groups runs for history and the ETA.
     pub name: String,
+    /// `[pipeline] scenario`, recorded as the run's `scenario_config_path`.
     pub scenario: Option<String>,
+    /// The steps, in file order, with unique ids.
     pub steps: Vec<Step>,
     /// Where steps run: the directory holding the file.
     pub dir: PathBuf,
@@ -55,12 +59,19 @@ pub(crate) struct Pipeline {
 
 /// One step of a pipeline file.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Step {
+#[non_exhaustive]
+pub struct Step {
+    /// Unique id within the pipeline (a valid step id).
     pub id: String,
+    /// Display name (the id when the file gives none).
     pub name: String,
+    /// The command, run with `sh -c` in the pipeline's directory.
     pub run: String,
+    /// How long the step is expected to take, for the first runs' ETA.
     pub expected_seconds: Option<f64>,
+    /// Whether a run runs it (unless selected otherwise).
     pub enabled: bool,
+    /// Whether the run goes on when it fails.
     pub continue_on_error: bool,
 }
 
@@ -177,7 +188,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 
 impl Pipeline {
     /// Reads and validates a pipeline file.
-    pub(crate) fn load(path: &Path) -> Result<Self, PipelineError> {
+    pub fn load(path: &Path) -> Result<Self, PipelineError> {
         let error = |line, key, message: String| PipelineError {
             path: path.to_owned(),
             line,
@@ -355,9 +366,9 @@ impl Pipeline {
 /// ```
 /// use std::path::Path;
 /// let text = b"[pipeline]\nname = \"demo\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n";
-/// let ids = tracker_cli::pipeline::check(text, Path::new("p.toml")).unwrap();
+/// let ids = runner::pipeline::check(text, Path::new("p.toml")).unwrap();
 /// assert_eq!(ids, ["a"]);
-/// let err = tracker_cli::pipeline::check(b"[pipeline\n", Path::new("p.toml")).unwrap_err();
+/// let err = runner::pipeline::check(b"[pipeline\n", Path::new("p.toml")).unwrap_err();
 /// assert!(err.to_string().starts_with("p.toml:1:10: "), "{err}");
 /// ```
 pub fn check(bytes: &[u8], path: &Path) -> Result<Vec<String>, PipelineError> {

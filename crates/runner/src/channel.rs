@@ -1,4 +1,4 @@
-//! The progress channel of `tracker run` (docs/progress-channel.md).
+//! The progress channel of a step (docs/progress-channel.md).
 //!
 //! Each step gets `TRACKER_PROGRESS`, the path of a file it may append JSON
 //! lines to; the tracker follows the file while the step runs:
@@ -16,7 +16,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -25,10 +25,16 @@ use std::time::Duration;
 use progress::{ProgressTracker, Report};
 use serde_json::Value;
 
+use crate::Reporter;
 use crate::sys::{DirWatch, Watched};
 
+/// The progress channel file of a tracked step: `RUN_DIR/progress/ID.jsonl`.
+pub fn channel_path(run_dir: &Path, tracked_id: &str) -> PathBuf {
+    run_dir.join("progress").join(format!("{tracked_id}.jsonl"))
+}
+
 /// Longest line read from the channel; longer ones are skipped.
-pub(crate) const MAX_LINE: usize = 64 * 1024;
+pub const MAX_LINE: usize = 64 * 1024;
 /// Shortest time between two reads of the file: a step writing many lines
 /// a second has them read in batches, at most five times a second. Also how
 /// often the file is polled where the kernel cannot tell of changes.
@@ -39,13 +45,15 @@ const BACKSTOP: Duration = Duration::from_secs(5);
 
 /// What one channel line asks for.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct Update {
+pub struct Update {
+    /// Progress, throughput or a message, if the line has any.
     pub report: Option<Report>,
+    /// A file the step produced, as the step named it.
     pub artifact: Option<String>,
 }
 
 /// Parses one line; `Err` says what was expected.
-pub(crate) fn parse_line(line: &[u8]) -> Result<Update, String> {
+pub fn parse_line(line: &[u8]) -> Result<Update, String> {
     let value: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON ({e})"))?;
     let Value::Object(map) = value else {
         return Err("expected a JSON object such as {\"progress\": 0.42}".to_owned());
@@ -106,13 +114,14 @@ pub(crate) struct Follower {
 }
 
 impl Follower {
-    /// Starts following `path` for `step_id`. `warn` prints a warning.
+    /// Starts following `path` for `step_id`; bad lines are said to
+    /// `reporter`.
     pub(crate) fn start(
         tracker: Arc<ProgressTracker>,
         step_id: String,
         path: PathBuf,
         workdir: PathBuf,
-        warn: Arc<dyn Fn(String) + Send + Sync>,
+        reporter: Arc<dyn Reporter>,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         // Watched before the first read, so no write goes unnoticed.
@@ -136,12 +145,12 @@ impl Follower {
                                 if let Err(e) = apply(&tracker, &step_id, &workdir, update)
                                     && !std::mem::replace(&mut refused, true)
                                 {
-                                    warn(format!("progress line {number}: {e}"));
+                                    reporter.warn(&format!("progress line {number}: {e}"));
                                 }
                             }
                             Err(reason) if !warned => {
                                 warned = true;
-                                warn(format!(
+                                reporter.warn(&format!(
                                     "step `{step_id}`: ignoring progress line {number}: {reason} (further bad lines are ignored silently)"
                                 ));
                             }
@@ -218,9 +227,21 @@ fn apply(
     Ok(())
 }
 
-/// Reads complete lines appended to a file since the last poll.
+/// Reads complete lines appended to a channel file since the last poll.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("train.jsonl");
+/// std::fs::write(&path, "{\"steps\": 10}\nnot json\n{\"steps\": 25}\n{\"steps\"")?;
+/// let mut steps = Vec::new();
+/// runner::ChannelReader::new(path).poll(|_, line| {
+///     steps.extend(line.ok().and_then(|u| u.report).and_then(|r| r.items));
+/// });
+/// assert_eq!(steps, [10, 25], "the bad line is an error, the partial one waits");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
-pub(crate) struct ChannelReader {
+pub struct ChannelReader {
     path: PathBuf,
     offset: u64,
     partial: Vec<u8>,
@@ -229,7 +250,8 @@ pub(crate) struct ChannelReader {
 }
 
 impl ChannelReader {
-    pub(crate) fn new(path: PathBuf) -> Self {
+    /// A reader of `path` from its start (the file need not exist yet).
+    pub fn new(path: PathBuf) -> Self {
         Self {
             path,
             offset: 0,
@@ -240,7 +262,7 @@ impl ChannelReader {
     }
 
     /// Calls `visit(line_number, parsed)` for every new complete line.
-    pub(crate) fn poll(&mut self, mut visit: impl FnMut(u64, Result<Update, String>)) {
+    pub fn poll(&mut self, mut visit: impl FnMut(u64, Result<Update, String>)) {
         let Ok(mut file) = File::open(&self.path) else {
             return;
         };
@@ -353,17 +375,13 @@ mod tests {
         std::fs::create_dir(&channels).unwrap();
         let path = channels.join("a.jsonl");
         let mut file = File::create(&path).unwrap();
-        let warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let warn = {
-            let warnings = Arc::clone(&warnings);
-            Arc::new(move |w: String| warnings.lock().unwrap().push(w))
-        };
+        let reporter = Arc::new(crate::CollectingReporter::default());
         let follower = Follower::start(
             Arc::clone(&tracker),
             "a".into(),
             path,
             dir.path().to_owned(),
-            warn,
+            reporter.clone(),
         );
         let fps = || tracker.live_metrics().fps;
         file.write_all(b"{\"fps\": 1}\n").unwrap();
@@ -376,7 +394,8 @@ mod tests {
         file.write_all(b"not json\n{\"fps\": 2}\n").unwrap();
         follower.finish();
         assert_eq!(fps(), Some(2.0), "read once more at the end");
-        assert_eq!(warnings.lock().unwrap().len(), 1, "{warnings:?}");
+        let warnings = reporter.take();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! `tracker __supervise`: runs one step's command so that it never outlives
+//! The step supervisor: runs one step's command so that it never outlives
 //! the tracker.
 //!
-//! The tracker starts this (its own executable) as the direct child of each
-//! step. The supervisor
+//! The runner starts a supervisor as the direct child of each step: a
+//! host program (the `tracker` binary's hidden `__supervise` subcommand)
+//! that calls [`supervise`], named to the runner by a [`Supervisor`]. The
+//! supervisor
 //!
 //! - asks the kernel for SIGTERM when the tracker dies, however it dies
 //!   (`PR_SET_PDEATHSIG`; SIGKILL of the tracker included), and exits at once
@@ -15,7 +17,9 @@
 //! - once the command exits, ends what it left running in its group;
 //! - exits with the command's status, or dies by the signal that killed it.
 
+use std::ffi::OsString;
 use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,25 +31,110 @@ use signal_hook::iterator::Signals;
 use crate::sys;
 
 /// Time a step's processes get to exit after a forwarded signal.
-pub(crate) const GRACE: Duration = Duration::from_secs(3);
+pub const GRACE: Duration = Duration::from_secs(3);
 
-/// Hidden subcommand name.
-pub(crate) const SUBCOMMAND: &str = "__supervise";
+/// The exit status of a supervisor that could not start supervising: the
+/// tracker is already gone, or signals cannot be handled.
+pub const CANNOT_SUPERVISE: u8 = 2;
 
-/// Runs the supervisor; `parent` is the tracker's pid.
-pub(crate) fn run(parent: u32, command: &str) -> u8 {
+/// How the runner starts a step's supervisor: `PROGRAM ARGS… --parent PID
+/// -- COMMAND`, where the program hands `PID` and `COMMAND` to
+/// [`supervise`] and exits with what it returns.
+///
+/// ```
+/// let supervisor = runner::Supervisor::new("/usr/local/bin/tracker").arg("__supervise");
+/// assert_eq!(supervisor.program(), std::path::Path::new("/usr/local/bin/tracker"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Supervisor {
+    program: PathBuf,
+    args: Vec<OsString>,
+}
+
+impl Supervisor {
+    /// A supervisor started as `program`, with no arguments before
+    /// `--parent`.
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds an argument before `--parent` (a subcommand, say).
+    #[must_use]
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// The program started.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The command line that supervises `command` for the process `parent`.
+    pub(crate) fn command(&self, parent: u32, command: &str) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .arg("--parent")
+            .arg(parent.to_string())
+            .arg("--")
+            .arg(command);
+        cmd
+    }
+}
+
+/// The whole `main` of a supervisor program: reads `--parent PID --
+/// COMMAND` from `args` (the program name left out), supervises, and
+/// returns the exit status. Arguments of any other shape are a usage error
+/// on stderr and [`CANNOT_SUPERVISE`].
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     std::process::ExitCode::from(runner::supervise_main(std::env::args().skip(1)))
+/// }
+/// ```
+pub fn supervise_main(args: impl IntoIterator<Item = String>) -> u8 {
+    let args: Vec<String> = args.into_iter().collect();
+    let problem = match args.as_slice() {
+        [flag, parent, dashes, command] if flag == "--parent" && dashes == "--" => {
+            match parent.parse() {
+                Ok(parent) => return supervise(parent, command),
+                Err(_) => format!("--parent {parent}: expected a process id"),
+            }
+        }
+        _ => "expected --parent PID -- COMMAND".to_owned(),
+    };
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!(
+            "error: {problem}\nusage: --parent PID -- COMMAND (a step's supervisor, started by \
+             the tracker for each step; not meant to be run by hand)\n"
+        )
+        .as_bytes(),
+    );
+    CANNOT_SUPERVISE
+}
+
+/// Supervises `command` for the tracker whose pid is `parent`, and returns
+/// the exit status the supervisor's process should end with (it has already
+/// died by the command's signal if one killed it). Call it from the
+/// program a [`Supervisor`] names, and from nothing else: it changes how
+/// this process handles signals and orphans.
+pub fn supervise(parent: u32, command: &str) -> u8 {
     if sys::set_parent_death_signal(SIGTERM).is_err()
         || std::os::unix::process::parent_id() != parent
     {
         // The tracker is already gone (or we cannot learn when it goes).
-        return crate::exit::USAGE;
+        return CANNOT_SUPERVISE;
     }
     // Orphans of the step (a daemonised helper, a killed shell's children)
     // become ours, so they can be reaped instead of lingering as zombies.
     let _ = sys::become_subreaper();
     let group = Arc::new(AtomicU32::new(0));
     let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-        return crate::exit::USAGE;
+        return CANNOT_SUPERVISE;
     };
     {
         let group = Arc::clone(&group);

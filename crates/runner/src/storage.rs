@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::io::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::Reporter;
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -16,14 +17,30 @@ struct Entry {
 }
 
 /// What could not be written, by kind of file.
-#[derive(Debug, Default)]
 pub(crate) struct StorageLedger {
     entries: Mutex<BTreeMap<&'static str, Entry>>,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl std::fmt::Debug for StorageLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageLedger")
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StorageLedger {
+    /// An empty ledger that says each first failure to `reporter`.
+    pub(crate) fn new(reporter: Arc<dyn Reporter>) -> Self {
+        Self {
+            entries: Mutex::default(),
+            reporter,
+        }
+    }
+
     /// Records a failed write of `what` (`manifest`, `telemetry`, `log`…);
-    /// the first failure of each kind prints a warning.
+    /// the first failure of each kind is a warning.
     pub(crate) fn note(&self, what: &'static str, error: &dyn Display) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
@@ -32,15 +49,14 @@ impl StorageLedger {
         entry.failures += 1;
         if entry.failures == 1 {
             entry.first = error.to_string();
-            let _ = writeln!(
-                std::io::stderr(),
-                "warning: cannot write the run's {what}: {error}; the pipeline goes on{}",
+            self.reporter.warn(&format!(
+                "cannot write the run's {what}: {error}; the pipeline goes on{}",
                 match what {
                     "manifest" => ", and the next record written catches up",
                     "telemetry" => " without these samples",
                     _ => "",
                 }
-            );
+            ));
         }
     }
 
@@ -66,7 +82,8 @@ mod tests {
 
     #[test]
     fn counts_per_kind_and_keeps_the_first_error() {
-        let ledger = StorageLedger::default();
+        let reporter = Arc::new(crate::CollectingReporter::default());
+        let ledger = StorageLedger::new(reporter.clone());
         assert!(ledger.summary().is_empty());
         ledger.note("telemetry", &"No space left on device");
         ledger.note("telemetry", &"other");
@@ -77,6 +94,16 @@ mod tests {
                 "manifest: 1 write failed (No space left on device)",
                 "telemetry: 2 writes failed (No space left on device)",
             ]
+        );
+        assert_eq!(
+            reporter.take(),
+            [
+                "warning: cannot write the run's telemetry: No space left on device; \
+                 the pipeline goes on without these samples",
+                "warning: cannot write the run's manifest: No space left on device; \
+                 the pipeline goes on, and the next record written catches up",
+            ],
+            "the first failure of each kind is said, once"
         );
     }
 }

@@ -1,0 +1,44 @@
+//! What stops a run from starting, or its files from being written.
+
+use std::path::PathBuf;
+
+/// Why the runner could not do what was asked. Each variant's text says
+/// what was being done; the cause follows through
+/// [`std::error::Error::source`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The run could not be created under the artifact root.
+    #[error("cannot start a run under {}", root.display())]
+    Start {
+        /// The artifact root.
+        root: PathBuf,
+        /// Why.
+        #[source]
+        source: progress::Error,
+    },
+    /// Signals could not be held back while the run was being created.
+    #[error("cannot hold signals while the run starts")]
+    HoldSignals(#[source] std::io::Error),
+    /// The run's signal handlers could not be installed.
+    #[error("cannot install signal handlers")]
+    InstallSignals(#[source] progress::Error),
+    /// Waiting for a step's supervisor failed.
+    #[error("cannot wait for the step's process")]
+    Wait(#[source] std::io::Error),
+    /// The run's final record could not be written, even after retries.
+    #[error("cannot write the final state of run {run_id} (it will list as abandoned)")]
+    Final {
+        /// The run.
+        run_id: String,
+        /// Why.
+        #[source]
+        source: progress::Error,
+    },
+    /// The run's own files could not be written or read.
+    #[error(transparent)]
+    Progress(#[from] progress::Error),
+}
+
+/// The runner's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,192 @@
+//! The runner's public API end to end: a pipeline of real commands run
+//! through the `tracker-supervise` program, its events, its diagnostics
+//! and its files.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use manifest::ArtifactRoot;
+use progress::Display;
+use runner::{CollectingReporter, Event, Observer, ObserverError, Pipeline, Settings, Supervisor};
+use telemetry_model::{RunStatus, StepStatus};
+
+/// The supervisor program built with this crate.
+fn supervisor() -> Supervisor {
+    Supervisor::new(env!("CARGO_BIN_EXE_tracker-supervise"))
+}
+
+fn pipeline(dir: &Path, steps: &str) -> Pipeline {
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, format!("[pipeline]\nname = \"demo\"\n{steps}")).unwrap();
+    Pipeline::load(&path).unwrap()
+}
+
+fn settings(dir: &Path, pipeline: &Pipeline) -> Settings {
+    let mut settings = Settings::new(ArtifactRoot::new(dir.join("out")), pipeline, supervisor());
+    settings.display = Display::Quiet;
+    settings
+}
+
+/// Why the run failed, as its summary says.
+fn reason(record: &telemetry_model::PipelineRunRecord) -> String {
+    record.summary.extra["reason"].as_str().unwrap().to_owned()
+}
+
+/// Keeps a one-line description of each event it gets.
+struct Recorder {
+    events: Arc<Mutex<Vec<String>>>,
+    fail_on_step: bool,
+}
+
+impl Observer for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn observe(&mut self, event: &Event<'_>) -> Result<(), ObserverError> {
+        let line = match event {
+            Event::Started { run_dir, .. } => format!("started {}", run_dir.is_dir()),
+            Event::StepEnded { .. } if self.fail_on_step => return Err("step refused".into()),
+            Event::Sample(_) => "sample".to_owned(),
+            Event::StepEnded { step_id, record } => {
+                format!("step {step_id} {}", record.step(step_id).unwrap().status)
+            }
+            Event::Ended(record) => format!("ended {}", record.status),
+            _ => "other".to_owned(),
+        };
+        self.events.lock().unwrap().push(line);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_run_goes_through_the_supervisor_and_every_observer_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(
+        dir.path(),
+        r#"
+[[steps]]
+id = "collect"
+run = "printf '{\"steps\": 10}\\n' >> \"$TRACKER_PROGRESS\"; echo collected; for i in $(seq 600); do [ -s \"$TRACKER_RUN_DIR/telemetry.jsonl\" ] && break; sleep 0.1; done"
+
+[[steps]]
+id = "train"
+run = 'echo "not json" >> "$TRACKER_PROGRESS"; test "$TRACKER_STEP_ID" = train && exit 3'
+continue_on_error = true
+
+[[steps]]
+id = "skipped"
+run = "true"
+"#,
+    );
+    let mut settings = settings(dir.path(), &pipeline);
+    settings.telemetry = Some(Duration::from_millis(200));
+    let events = Arc::default();
+    let reporter = Arc::new(CollectingReporter::default());
+    let selected = ["collect".to_owned(), "train".to_owned()];
+    let ended = runner::run(
+        &pipeline,
+        &selected,
+        &settings,
+        vec![Box::new(Recorder {
+            events: Arc::clone(&events),
+            fail_on_step: false,
+        })],
+        reporter.clone(),
+    )
+    .unwrap();
+
+    assert!(ended.interrupt.is_none());
+    assert_eq!(ended.record.status, RunStatus::Completed, "train may fail");
+    let status = |id: &str| ended.record.step(id).unwrap().status;
+    assert_eq!(status("collect"), StepStatus::Completed);
+    assert_eq!(status("train"), StepStatus::Failed);
+    assert_eq!(status("skipped"), StepStatus::Skipped);
+    assert_eq!(ended.record.step("train").unwrap().exit_code, Some(3));
+    let log = std::fs::read_to_string(ended.run_dir.join("logs/collect.log")).unwrap();
+    assert_eq!(log, "collected\n");
+    assert!(ended.run_dir.join(runner::REPORT_FILE).is_file());
+
+    let events = events.lock().unwrap().clone();
+    let steps: Vec<&String> = events.iter().filter(|e| *e != "sample").collect();
+    assert_eq!(
+        steps,
+        [
+            "started true",
+            "step collect completed",
+            "step train failed",
+            "ended completed"
+        ]
+    );
+    assert!(events.contains(&"sample".to_owned()), "{events:?}");
+    // The bad progress line went to the reporter, not to stderr.
+    let said = reporter.take();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("warning: step `train`: ignoring progress line 1: not JSON"),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn a_failing_step_fails_the_run_and_a_failing_observer_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(
+        dir.path(),
+        "[[steps]]\nid = \"a\"\nrun = \"exit 2\"\n[[steps]]\nid = \"b\"\nrun = \"true\"\n",
+    );
+    let mut settings = settings(dir.path(), &pipeline);
+    settings.telemetry = None;
+    let events = Arc::default();
+    let reporter = Arc::new(CollectingReporter::default());
+    let ended = runner::run(
+        &pipeline,
+        &["a".to_owned(), "b".to_owned()],
+        &settings,
+        vec![Box::new(Recorder {
+            events: Arc::clone(&events),
+            fail_on_step: true,
+        })],
+        reporter.clone(),
+    )
+    .unwrap();
+    assert_eq!(ended.record.status, RunStatus::Failed);
+    assert_eq!(reason(&ended.record), "step `a` failed: exit status 2");
+    assert_eq!(ended.record.step("b").unwrap().status, StepStatus::Pending);
+    assert_eq!(
+        *events.lock().unwrap(),
+        ["started true"],
+        "nothing after the failure"
+    );
+    assert_eq!(
+        reporter.take(),
+        ["warning: recorder stopped: step refused; the run goes on without it"]
+    );
+}
+
+#[test]
+fn a_supervisor_that_cannot_start_fails_the_step_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path(), "[[steps]]\nid = \"a\"\nrun = \"true\"\n");
+    let mut settings = settings(dir.path(), &pipeline);
+    settings.supervisor = Supervisor::new(dir.path().join("no-such-program"));
+    settings.telemetry = None;
+    let ended = runner::run(
+        &pipeline,
+        &["a".to_owned()],
+        &settings,
+        Vec::new(),
+        Arc::new(CollectingReporter::default()),
+    )
+    .unwrap();
+    assert_eq!(ended.record.status, RunStatus::Failed);
+    let reason = reason(&ended.record);
+    assert!(
+        reason.starts_with("step `a` failed: cannot start the step's supervisor ")
+            && reason.contains("no-such-program"),
+        "{reason}"
+    );
+}
