@@ -27,13 +27,14 @@ fn gated_run(dir: &Path, baseline: f64) -> (Verdict, String, String) {
     let pipeline = Pipeline::load(&path).unwrap();
     let baselines_path = dir.join("baselines.json");
     let mut baselines = Baselines::empty();
-    baselines.update(
+    let written = baselines.update(
         "demo/train",
         baseline,
         "steps/s",
         None,
         telemetry_model::Timestamp::now(),
     );
+    assert!(written, "a baseline of {baseline}");
     let supervisor = Supervisor::new(env!("CARGO_BIN_EXE_scenario-supervise"));
     let mut settings = Settings::new(ArtifactRoot::new(dir.join("out")), &pipeline, supervisor);
     settings.display = Display::Quiet;
