@@ -121,8 +121,8 @@ fn a_runner_run_below_its_baseline_fails_and_the_cli_says_why() {
     let record = session_record(&root, &run_id);
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(
-        record.summary.extra["reason"],
-        "perf tests failed: demo/train"
+        record.summary.reason.as_deref(),
+        Some("perf tests failed: demo/train")
     );
     let out = tracker(&root, &["show", &run_id, "--format", "json"]);
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();

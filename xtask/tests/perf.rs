@@ -85,10 +85,13 @@ fn an_impossible_baseline_fails_and_is_recorded_as_failed() {
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(record.pipeline.as_deref(), Some("xtask-perf"));
     assert_eq!(
-        record.summary.extra["reason"],
-        "perf tests failed: eta_estimate"
+        record.summary.reason.as_deref(),
+        Some("perf tests failed: eta_estimate")
     );
-    assert_eq!(record.summary.extra["perf_tests"]["verdict"], "failed");
+    assert_eq!(
+        record.summary.perf_tests.unwrap().verdict,
+        Some(PerfStatus::Failed)
+    );
     assert_eq!(contents.perf_tests.len(), 1);
     let result = &contents.perf_tests[0];
     assert_eq!(result.status, PerfStatus::Failed);

@@ -7,7 +7,6 @@ use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
-use serde_json::Value;
 use telemetry_model::{PipelineRunRecord, RunStatus, Timestamp};
 
 use crate::error::{Error, Result, shown};
@@ -200,12 +199,14 @@ struct QueryFields<'a> {
 
 impl<'a> QueryFields<'a> {
     fn of_record(record: &'a PipelineRunRecord) -> Self {
-        let extra = |key| record.summary.extra.get(key).and_then(Value::as_str);
         Self {
             created_at: record.created_at,
             pipeline: record.pipeline.as_deref(),
             scenario_config_path: record.scenario_config_path.as_deref(),
-            summary_scenario: [extra("scenario_id"), extra("scenario")],
+            summary_scenario: [
+                record.summary.scenario_id.as_deref(),
+                record.summary.scenario.as_deref(),
+            ],
         }
     }
 

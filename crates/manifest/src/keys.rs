@@ -396,10 +396,9 @@ mod tests {
                 assert_eq!(keys.status, full.status, "{what}");
                 assert_eq!(keys.pipeline, full.pipeline, "{what}");
                 assert_eq!(keys.scenario_config_path, full.scenario_config_path);
-                let extra = |key| full.summary.extra.get(key).and_then(Value::as_str);
                 let summary = keys.summary.unwrap_or_default();
-                assert_eq!(summary.scenario_id.as_deref(), extra("scenario_id"));
-                assert_eq!(summary.scenario.as_deref(), extra("scenario"));
+                assert_eq!(summary.scenario_id, full.summary.scenario_id);
+                assert_eq!(summary.scenario, full.summary.scenario);
             }
             (Err(full), Err(keys)) => assert_eq!(keys.to_string(), full.to_string(), "{what}"),
             (full, keys) => panic!(

@@ -462,7 +462,7 @@ fn read_manifest_collects_wrapper_lines_and_skips_python_extras() {
             StepStatus::Pending
         ]
     );
-    assert_eq!(failed.summary.extra["scenario_id"], json!("crowded-v2"));
+    assert_eq!(failed.summary.scenario_id.as_deref(), Some("crowded-v2"));
 
     assert_eq!(fx.tree(), before);
 }

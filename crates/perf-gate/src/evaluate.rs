@@ -59,49 +59,9 @@ pub struct Outcome {
     pub recommendations: Vec<PerformanceRecommendation>,
 }
 
-/// Counts of outcomes by status.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Counts {
-    /// `passed` (no baseline included).
-    pub passed: usize,
-    /// `soft-breach`.
-    pub soft_breach: usize,
-    /// `failed`.
-    pub failed: usize,
-}
-
-impl Counts {
-    /// The worst status counted, `passed` when none was.
-    pub fn verdict(&self) -> PerfStatus {
-        if self.failed > 0 {
-            PerfStatus::Failed
-        } else if self.soft_breach > 0 {
-            PerfStatus::SoftBreach
-        } else {
-            PerfStatus::Passed
-        }
-    }
-
-    /// `1 failed, 2 soft-breach, 3 passed`, leaving out zeros (`0 passed`
-    /// when there is nothing at all).
-    pub fn describe(&self) -> String {
-        let parts: Vec<String> = [
-            (self.failed, "failed"),
-            (self.soft_breach, "soft-breach"),
-            (self.passed, "passed"),
-        ]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
-        if parts.is_empty() {
-            "0 passed".to_owned()
-        } else {
-            parts.join(", ")
-        }
-    }
-}
+/// Counts of outcomes by status (the model's, as `summary.perf_tests`
+/// carries them).
+pub use telemetry_model::PerfCounts as Counts;
 
 /// Every scenario's outcome, in measurement order.
 #[derive(Clone, Debug, Default, PartialEq)]

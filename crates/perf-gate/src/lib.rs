@@ -68,7 +68,7 @@
 //! assert_eq!(contents.perf_tests.len(), 2);
 //! assert_eq!(contents.perf_tests[0].recommendations_ref, [0]);
 //! assert_eq!(contents.recommendations[0].trigger, "throughput_below_baseline");
-//! let perf = perf_gate::PerfSummary::from_record(&record).unwrap();
+//! let perf = record.summary.perf_tests.unwrap();
 //! assert_eq!(perf.describe(), "1 soft-breach, 1 passed");
 //! assert!(recorded.results.is_file() && recorded.metrics.is_file());
 //! # fn tracker_dir(r: &perf_gate::Recorded) -> std::path::PathBuf {
@@ -94,6 +94,6 @@ pub use gate::{Gate, Verdict, finish};
 pub use metrics::{HostInfo, Metrics, git_revision};
 pub use record::{
     METRICS_FILE, PerfSummary, RESULTS_FILE, RESULTS_SCHEMA_VERSION, Recorded, ResultsDoc,
-    SUMMARY_KEY, mark_perf_run, record_perf_run,
+    mark_perf_run, record_perf_run,
 };
 pub use report::{breach_report, format_throughput, results_table};

@@ -5,14 +5,12 @@ use std::path::{Path, PathBuf};
 
 use progress::ProgressTracker;
 use serde::{Deserialize, Serialize};
-use telemetry_model::{PerfStatus, PipelineRunRecord, Timestamp};
+use telemetry_model::{PerfStatus, Timestamp};
 
 use crate::error::{Error, Result};
 use crate::evaluate::{Counts, Evaluation, Outcome};
 use crate::metrics::{HostInfo, Metrics};
 
-/// Key of the perf marker in a perf run's `summary` ([`PerfSummary`]).
-pub const SUMMARY_KEY: &str = "perf_tests";
 /// The detailed results in a perf run's directory ([`ResultsDoc`]).
 pub const RESULTS_FILE: &str = "perf_test_results.json";
 /// The metrics document in a perf run's directory ([`Metrics`]).
@@ -20,61 +18,10 @@ pub const METRICS_FILE: &str = "metrics.json";
 /// Version of [`ResultsDoc`].
 pub const RESULTS_SCHEMA_VERSION: u32 = 1;
 
-/// What `summary.perf_tests` of a perf run's record says: that the run is a
-/// perf run, and, once judged, its counts and verdict. `tracker list`
-/// reads it from the record alone.
-///
-/// ```
-/// use perf_gate::PerfSummary;
-/// use telemetry_model::PipelineRunRecord;
-///
-/// let mut record = PipelineRunRecord::new("r");
-/// assert_eq!(PerfSummary::from_record(&record), None);
-/// record.summary.extra.insert("perf_tests".into(), serde_json::json!({"kind": "xtask"}));
-/// let perf = PerfSummary::from_record(&record).unwrap();
-/// assert_eq!((perf.kind.as_str(), perf.verdict), ("xtask", None));
-/// assert_eq!(perf.describe(), "measuring");
-/// assert_eq!(perf.describe_run(true), "no verdict");
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PerfSummary {
-    /// Which front end ran it: `xtask` (`cargo xtask perf`) or `scenario`
-    /// (`tracker perf-tests`).
-    pub kind: String,
-    /// The baselines file it was judged against.
-    #[serde(default)]
-    pub baselines: Option<String>,
-    /// Outcomes by status (zero until judged).
-    #[serde(flatten)]
-    pub counts: Counts,
-    /// The worst status; `None` until the results are in.
-    #[serde(default)]
-    pub verdict: Option<PerfStatus>,
-}
-
-impl PerfSummary {
-    /// The marker of a record, if it is a perf run's.
-    pub fn from_record(record: &PipelineRunRecord) -> Option<Self> {
-        let value = record.summary.extra.get(SUMMARY_KEY)?;
-        serde_json::from_value(value.clone()).ok()
-    }
-
-    /// `1 failed, 3 passed`, or `measuring` before the verdict.
-    pub fn describe(&self) -> String {
-        self.describe_run(false)
-    }
-
-    /// [`PerfSummary::describe`] for a run that may be over: a finished run
-    /// without a verdict (cancelled, failed before judging, abandoned) says
-    /// `no verdict` rather than `measuring`.
-    pub fn describe_run(&self, finished: bool) -> String {
-        match self.verdict {
-            Some(_) => self.counts.describe(),
-            None if finished => "no verdict".to_owned(),
-            None => "measuring".to_owned(),
-        }
-    }
-}
+/// What `summary.perf_tests` of a perf run's record says: that the run is
+/// a perf run, and, once judged, its counts and verdict (the model's type,
+/// `record.summary.perf_tests`).
+pub use telemetry_model::PerfSummary;
 
 /// `perf_test_results.json`: every result with its details.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,9 +79,7 @@ pub fn mark_perf_run(tracker: &ProgressTracker, kind: &str, baselines: Option<&P
         baselines: baselines.map(|p| p.display().to_string()),
         ..PerfSummary::default()
     };
-    if let Ok(value) = serde_json::to_value(&summary) {
-        tracker.set_summary_value(SUMMARY_KEY, value);
-    }
+    tracker.update_summary(|s| s.perf_tests = Some(summary));
 }
 
 /// Records a judged perf run before it is concluded: appends each
@@ -201,11 +146,7 @@ pub fn record_perf_run(
         counts,
         verdict: Some(counts.verdict()),
     };
-    let value = serde_json::to_value(&summary).map_err(|source| Error::Serialize {
-        what: "the perf summary",
-        source,
-    })?;
-    tracker.set_summary_value(SUMMARY_KEY, value);
+    tracker.update_summary(|s| s.perf_tests = Some(summary));
     Ok(recorded)
 }
 

@@ -31,7 +31,7 @@ pub fn step_durations(
         .runs
         .iter()
         .filter(|r| r.record.pipeline.as_deref() == Some(pipeline))
-        .filter(|r| !r.record.summary.extra.contains_key("perf_tests"))
+        .filter(|r| r.record.summary.perf_tests.is_none())
         .take(max_runs)
     {
         for step in &run.record.steps {
@@ -86,10 +86,10 @@ mod tests {
         step.duration_seconds = Some(secs);
         record.steps = vec![step];
         if perf {
-            record.summary.extra.insert(
-                "perf_tests".into(),
-                serde_json::json!({"kind": "perf-tests"}),
-            );
+            record.summary.perf_tests = Some(telemetry_model::PerfSummary {
+                kind: "perf-tests".into(),
+                ..Default::default()
+            });
         }
         writer.commit(&record).unwrap();
     }

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 
 use manifest::{RunWriter, files};
 use serde::Serialize;
-use serde_json::Value;
 use telemetry_model::{
-    PerformanceRecommendation, PipelineRunRecord, StepExecutionEntry, Timestamp, format_duration,
+    PerformanceRecommendation, PipelineRunRecord, ResourceSummary, StepExecutionEntry, Timestamp,
+    format_duration,
 };
 
 /// `summary.json`: the run's outcome at a glance.
@@ -29,13 +29,13 @@ pub struct RunSummaryDoc<'a> {
     /// Every step.
     pub steps: &'a [StepExecutionEntry],
     /// Resource aggregates (`summary.resources` of the record), if measured.
-    pub resources: Option<&'a Value>,
+    pub resources: Option<&'a ResourceSummary>,
     /// Recommendations raised for the run.
     pub recommendations: &'a [PerformanceRecommendation],
     /// What the run could not write while it ran (`summary.storage_errors`
     /// of the record: a full disk), one line per kind of file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_errors: Option<&'a Value>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub storage_errors: &'a [String],
 }
 
 impl<'a> RunSummaryDoc<'a> {
@@ -48,14 +48,14 @@ impl<'a> RunSummaryDoc<'a> {
             run_id: &record.run_id,
             pipeline: record.pipeline.as_deref(),
             status: record.status.as_str(),
-            reason: record.summary.extra.get("reason").and_then(|r| r.as_str()),
+            reason: record.summary.reason.as_deref(),
             created_at: record.created_at,
             completed_at: record.completed_at,
             total_duration: record.summary.total_duration,
             steps: &record.steps,
-            resources: record.summary.extra.get("resources"),
+            resources: record.summary.resources.as_ref(),
             recommendations,
-            storage_errors: record.summary.extra.get("storage_errors"),
+            storage_errors: &record.summary.storage_errors,
         }
     }
 
@@ -77,22 +77,14 @@ impl<'a> RunSummaryDoc<'a> {
             "| # | Step | Status | Duration | CPU s | CPU % avg / max | Peak RSS MB | GPU % max | Items/s | Baseline | Exit | Artifacts |\n",
         );
         out.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
-        // Per-step aggregates from `summary.resources` (the recommend crate's
-        // `ResourceSummary` JSON), when the run was sampled.
+        // Per-step aggregates from `summary.resources`, when the run was
+        // sampled.
         let resources = |step_id: &str| {
             self.resources
-                .and_then(|r| r.get("steps"))
-                .and_then(Value::as_array)
-                .and_then(|steps| {
-                    steps
-                        .iter()
-                        .find(|s| s.get("step_id").and_then(Value::as_str) == Some(step_id))
-                })
+                .and_then(|r| r.steps.iter().find(|s| s.step_id == step_id))
         };
-        let number = |v: Option<&Value>, key: &str, digits: usize| {
-            v.and_then(|v| v.get(key))
-                .and_then(Value::as_f64)
-                .map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
+        let number = |x: Option<f64>, digits: usize| {
+            x.map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
         };
         for s in self.steps {
             let r = resources(&s.step_id);
@@ -101,9 +93,12 @@ impl<'a> RunSummaryDoc<'a> {
             } else {
                 s.order.to_string()
             };
-            let peak = s
-                .peak_rss_mb
-                .map_or_else(|| number(r, "memory_rss_peak_mb", 0), |m| format!("{m:.0}"));
+            let aggregate = r.map(|r| &r.resources);
+            let peak = number(
+                s.peak_rss_mb
+                    .or_else(|| aggregate.and_then(|a| a.memory_rss_peak_mb)),
+                0,
+            );
             let artifacts: Vec<String> = s
                 .artifacts
                 .iter()
@@ -118,13 +113,11 @@ impl<'a> RunSummaryDoc<'a> {
                     .map_or_else(|| "-".into(), format_duration),
                 s.cpu_time_seconds
                     .map_or_else(|| "-".into(), |c| format!("{c:.1}")),
-                number(r, "cpu_percent_avg", 0),
-                number(r, "cpu_percent_max", 0),
-                number(r, "gpu_util_percent_max", 0),
-                number(r, "steps_per_sec_mean", 1),
-                r.and_then(|r| r.get("baseline_status"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("-"),
+                number(aggregate.and_then(|a| a.cpu_percent_avg), 0),
+                number(aggregate.and_then(|a| a.cpu_percent_max), 0),
+                number(aggregate.and_then(|a| a.gpu_util_percent_max), 0),
+                number(aggregate.and_then(|a| a.steps_per_sec_mean), 1),
+                r.map_or("-", |r| r.baseline_status.as_str()),
                 s.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
                 artifacts.join(", "),
             );
@@ -143,26 +136,16 @@ impl<'a> RunSummaryDoc<'a> {
                 let _ = writeln!(out, "  - {action}");
             }
         }
-        let notes: Vec<&str> = self
-            .resources
-            .and_then(|r| r.pointer("/overall/notes"))
-            .and_then(Value::as_array)
-            .map(|n| n.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let notes: &[String] = self.resources.map_or(&[], |r| &r.overall.notes);
         if !notes.is_empty() {
             out.push_str("\n## Unavailable sensors\n\n");
             for note in notes {
                 let _ = writeln!(out, "- {note}");
             }
         }
-        let lost: Vec<&str> = self
-            .storage_errors
-            .and_then(Value::as_array)
-            .map(|n| n.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        if !lost.is_empty() {
+        if !self.storage_errors.is_empty() {
             out.push_str("\n## Not written\n\n");
-            for line in lost {
+            for line in self.storage_errors {
                 let _ = writeln!(out, "- {line}");
             }
         }
@@ -204,14 +187,16 @@ mod tests {
         let mut skipped = StepExecutionEntry::new("eval", "Evaluate", 0);
         skipped.status = StepStatus::Skipped;
         record.steps = vec![train, skipped];
-        record.summary.extra.insert(
-            "resources".into(),
-            serde_json::json!({
-                "overall": {"notes": ["gpu: NVML unavailable (no driver)"]},
-                "steps": [{"step_id": "train", "cpu_percent_avg": 97.2, "cpu_percent_max": 100.0,
+        record.summary.resources = Some(
+            serde_json::from_value(serde_json::json!({
+                "overall": {"samples": 0, "notes": ["gpu: NVML unavailable (no driver)"]},
+                "steps": [{"step_id": "train", "samples": 120, "notes": [],
+                           "cpu_percent_avg": 97.2, "cpu_percent_max": 100.0,
                            "memory_rss_peak_mb": 800.0, "gpu_util_percent_max": null,
-                           "steps_per_sec_mean": 1520.25, "baseline_status": "no baseline"}]
-            }),
+                           "steps_per_sec_mean": 1520.25, "baseline_status": "no baseline"}],
+                "baseline_status": "no baseline"
+            }))
+            .unwrap(),
         );
         let recs = [PerformanceRecommendation {
             trigger: "cpu_saturation".into(),

@@ -6,7 +6,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use manifest::{ArtifactRoot, Retention, RunOptions, RunWriter};
-use serde_json::json;
 use telemetry_model::{PipelineRunRecord, RunStatus, StepExecutionEntry, StepStatus, Timestamp};
 
 use crate::clock::{Clock, SystemClock};
@@ -633,16 +632,22 @@ impl ProgressTracker {
         Ok(())
     }
 
-    /// Stores a run-level aggregate under `summary.<key>` of the record (the
-    /// resource summary, for instance); it is persisted with the next
+    /// Changes the record's summary (the resource aggregates, a perf
+    /// verdict, what could not be written): persisted with the next
     /// transition and included in `summary.json`. After the run finished,
     /// [`ProgressTracker::rewrite_summary`] persists it.
-    pub fn set_summary_value(&self, key: &str, value: serde_json::Value) {
-        self.lock()
-            .record
-            .summary
-            .extra
-            .insert(key.to_owned(), value);
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let mut options = progress::TrackerOptions::new("p", manifest::ArtifactRoot::new(tmp.path()));
+    /// # options.display = progress::Display::Quiet;
+    /// # let tracker = progress::ProgressTracker::start(options, vec![progress::StepSpec::new("a", "A")])?;
+    /// tracker.update_summary(|summary| summary.storage_errors.push("log: 1 write failed".into()));
+    /// assert_eq!(tracker.record().summary.storage_errors, ["log: 1 write failed"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update_summary(&self, change: impl FnOnce(&mut telemetry_model::RunSummary)) {
+        change(&mut self.lock().record.summary);
     }
 
     /// Persists the current record (same status: a finished run stays
@@ -921,7 +926,7 @@ impl State {
         step.status = status;
         step.ended_at = Some(now);
         step.duration_seconds = step.started_at.map(|t| now.seconds_since(t).max(0.0));
-        self.record.summary.extra.remove("live");
+        self.record.summary.live = None;
     }
 
     fn show_step_end(&mut self, i: usize, reason: Option<&str>) {
@@ -968,16 +973,13 @@ impl State {
             }
             self.renumber();
         }
-        self.record.summary.extra.remove("live");
+        self.record.summary.live = None;
         self.record.status = status;
         self.record.completed_at = Some(now);
         self.record.summary.total_duration =
             Some(now.seconds_since(self.record.created_at).max(0.0));
         if let Some(reason) = reason {
-            self.record
-                .summary
-                .extra
-                .insert("reason".into(), json!(reason));
+            self.record.summary.reason = Some(reason.to_owned());
         }
         let persisted = self.writer.commit(&self.record);
         let summary = write_summary(&self.writer, &self.record, &self.recommendations);
@@ -1061,17 +1063,16 @@ impl State {
             elapsed,
         });
         if live.changed && now.seconds_since(self.last_persist) >= PERSIST_EVERY {
-            let snapshot = json!({
-                "step_id": step.step_id,
-                "fraction": live.fraction,
-                "items": live.items,
-                "steps_per_sec": live.rate,
-                "fps": live.fps,
-                "message": live.message,
-                "eta_seconds": eta,
-                "updated_at": now,
+            self.record.summary.live = Some(telemetry_model::LiveProgress {
+                step_id: step.step_id.clone(),
+                fraction: live.fraction,
+                items: live.items,
+                steps_per_sec: live.rate,
+                fps: live.fps,
+                message: live.message.clone(),
+                eta_seconds: eta,
+                updated_at: Some(now),
             });
-            self.record.summary.extra.insert("live".into(), snapshot);
             self.live[i].changed = false;
             self.last_persist = now;
             // A failed write here is retried on the next tick.

@@ -270,7 +270,10 @@ fn abort_cancels_once_and_the_status_never_flaps_back() {
     assert_eq!(on_disk.status, RunStatus::Cancelled);
     assert_eq!(on_disk.steps[0].status, StepStatus::Failed);
     assert_eq!(on_disk.steps[0].duration_seconds, Some(2.0));
-    assert_eq!(on_disk.summary.extra["reason"], "interrupted by SIGTERM");
+    assert_eq!(
+        on_disk.summary.reason.as_deref(),
+        Some("interrupted by SIGTERM")
+    );
 }
 
 #[test]
@@ -286,8 +289,8 @@ fn dropping_or_panicking_marks_the_run_failed() {
         .record;
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(
-        record.summary.extra["reason"],
-        "the tracker was dropped before the run finished"
+        record.summary.reason.as_deref(),
+        Some("the tracker was dropped before the run finished")
     );
 
     let (tracker, _) = h.start(three_steps());
@@ -302,7 +305,10 @@ fn dropping_or_panicking_marks_the_run_failed() {
         .unwrap()
         .record;
     assert_eq!(record.status, RunStatus::Failed);
-    assert_eq!(record.summary.extra["reason"], "the pipeline panicked");
+    assert_eq!(
+        record.summary.reason.as_deref(),
+        Some("the pipeline panicked")
+    );
 }
 
 #[test]
@@ -336,13 +342,15 @@ fn reports_give_throughput_progress_and_a_persisted_live_view() {
         .unwrap()
         .unwrap()
         .record;
-    let view = &on_disk.summary.extra["live"];
-    assert_eq!(view["step_id"], "collect");
-    assert_eq!(view["fraction"], 0.5);
-    assert_eq!(view["message"], "episode");
+    let view = on_disk.summary.live.unwrap();
+    assert_eq!(view.step_id, "collect");
+    assert_eq!(view.fraction, Some(0.5));
+    assert_eq!(view.items, Some(400));
+    assert_eq!(view.message.as_deref(), Some("episode"));
     tracker.complete_step("collect").unwrap();
-    assert!(
-        !tracker.record().summary.extra.contains_key("live"),
+    assert_eq!(
+        tracker.record().summary.live,
+        None,
         "cleared when the step ends"
     );
 }

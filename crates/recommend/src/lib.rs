@@ -108,7 +108,6 @@
 //! # Ok::<(), recommend::RulesError>(())
 //! ```
 
-mod baseline;
 mod error;
 mod inputs;
 mod rules;
@@ -117,12 +116,14 @@ mod summary;
 mod thresholds;
 mod toml_source;
 
-pub use baseline::{BaselineStatus, NO_BASELINE};
 pub use error::RulesError;
 pub use inputs::{Baseline, Inputs, StepHistory, ThroughputMetric};
 pub use rules::{Rule, recommend};
 pub use series::MIN_WINDOW_SAMPLES;
-pub use summary::{ResourceAggregate, ResourceSummary, StepResources, summarize};
+pub use summary::{aggregate, summarize};
+pub use telemetry_model::{
+    BaselineStatus, NO_BASELINE, ResourceAggregate, ResourceSummary, StepResourceSummary,
+};
 pub use telemetry_model::{PerformanceRecommendation, Severity};
 pub use thresholds::{
     CODE_SOURCE, CpuSaturationThresholds, DEFAULT_RULES_TOML, GUARANTEED_WARNING_RATIO,

@@ -45,9 +45,7 @@ pub(crate) fn assess(
     };
     let recommendations = recommend::recommend(&inputs, thresholds);
     let summary = recommend::summarize(&inputs, thresholds);
-    if let Ok(value) = serde_json::to_value(&summary) {
-        tracker.set_summary_value("resources", value);
-    }
+    tracker.update_summary(|s| s.resources = Some(summary));
     let recorded = tracker.add_recommendations(&recommendations);
     Rated {
         recommendations,

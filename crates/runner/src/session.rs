@@ -361,8 +361,7 @@ impl Session {
     fn note_storage_errors(&self) {
         let lost = self.storage.summary();
         if !lost.is_empty() {
-            self.tracker
-                .set_summary_value("storage_errors", serde_json::json!(lost));
+            self.tracker.update_summary(|s| s.storage_errors = lost);
         }
     }
 

@@ -32,7 +32,7 @@ fn settings(dir: &Path, pipeline: &Pipeline) -> Settings {
 
 /// Why the run failed, as its summary says.
 fn reason(record: &telemetry_model::PipelineRunRecord) -> String {
-    record.summary.extra["reason"].as_str().unwrap().to_owned()
+    record.summary.reason.clone().unwrap()
 }
 
 /// Keeps a one-line description of each event it gets.

@@ -41,16 +41,21 @@ mod error;
 mod format;
 mod record;
 mod status;
+mod summary;
 mod timestamp;
 mod validate;
 
 pub use error::{StatusParseError, TimestampError};
 pub use format::{format_duration, format_eta};
 pub use record::{
-    PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, RunSummary,
-    SCHEMA_VERSION, StepExecutionEntry, TelemetrySnapshot,
+    PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, SCHEMA_VERSION,
+    StepExecutionEntry, TelemetrySnapshot,
 };
 pub use status::{PerfStatus, RunStatus, Severity, StepStatus};
+pub use summary::{
+    BaselineStatus, LiveProgress, NO_BASELINE, PerfCounts, PerfSummary, ResourceAggregate,
+    ResourceSummary, RunSummary, StepResourceSummary,
+};
 pub use timestamp::Timestamp;
 pub use validate::{
     Violation, validate_perf_result, validate_recommendation, validate_record, validate_snapshot,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::status::{PerfStatus, RunStatus, Severity, StepStatus};
+use crate::summary::RunSummary;
 use crate::timestamp::Timestamp;
 
 /// Version of the record layout this crate writes (`schema_version`).
@@ -175,18 +176,6 @@ impl PipelineRunRecord {
                 .iter()
                 .any(|s| naive(&s.started_at) || naive(&s.ended_at))
     }
-}
-
-/// Run-level aggregates. `total_duration` is the contract; anything else the
-/// writer put there is kept as is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    /// Seconds from creation to the terminal status (or to now, while running).
-    #[serde(default)]
-    pub total_duration: Option<f64>,
-    /// Other aggregates, preserved verbatim.
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
 }
 
 /// One step of a run.

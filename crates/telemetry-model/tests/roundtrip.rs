@@ -73,15 +73,18 @@ fn full_record() -> PipelineRunRecord {
     record.artifact_dir = Some("/data/output/run-tracker/0193a1b2".into());
     record.summary = RunSummary {
         total_duration: Some(1800.5),
+        reason: Some("step `train` failed: killed by SIGKILL".into()),
+        storage_errors: vec!["log: 1 write failed (No space left on device)".into()],
+        scenario_id: Some("minimal".into()),
         extra: BTreeMap::from([
             ("completed_steps".to_owned(), json!(1)),
             ("demo_mode".to_owned(), json!(true)),
-            ("scenario_id".to_owned(), json!("minimal")),
             (
                 "telemetry".to_owned(),
                 json!({"cpu_avg": 55.5, "peaks": [1, 2, 3], "gpu": null}),
             ),
         ]),
+        ..RunSummary::default()
     };
     let mut wrapped = finished_step("train", 2, StepStatus::Failed);
     wrapped.exit_code = Some(-9);

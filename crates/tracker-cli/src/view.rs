@@ -49,7 +49,7 @@ pub(crate) struct ListEntry<'a> {
 impl<'a> ListEntry<'a> {
     pub(crate) fn new(entry: &'a RunEntry, now: Timestamp) -> Self {
         let record = &entry.record;
-        let perf_tests = PerfSummary::from_record(record);
+        let perf_tests = record.summary.perf_tests.clone();
         Self {
             run_id: &record.run_id,
             path: &entry.rel_path,

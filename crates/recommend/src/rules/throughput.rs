@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use telemetry_model::{PerformanceRecommendation, Severity, TelemetrySnapshot};
 
 use super::{Evidence, Rule, object, recommendation, show, subject};
-use crate::baseline::BaselineStatus;
 use crate::inputs::{Baseline, Inputs};
 use crate::series::{MeanMax, valid};
 use crate::thresholds::{GUARANTEED_WARNING_RATIO, ThroughputThresholds};
+use telemetry_model::BaselineStatus;
 
 /// Relative tolerance of the ratio comparisons, so that 750 / 1000 lands
 /// on 0.75 whatever the rounding of a mean.

@@ -97,7 +97,7 @@ pub(crate) fn print_resources(
     err: &mut dyn Write,
     record: &PipelineRunRecord,
 ) -> std::io::Result<()> {
-    if let Some(resources) = record.summary.extra.get("resources") {
+    if let Some(resources) = &record.summary.resources {
         err.write_all(
             crate::commands::show::resources_table(record, resources)
                 .to_text()

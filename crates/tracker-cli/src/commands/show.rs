@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use manifest::RunState;
-use perf_gate::{PerfSummary, ResultsDoc, format_throughput};
+use perf_gate::{ResultsDoc, format_throughput};
 use telemetry_model::{
-    PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, Timestamp, format_eta,
+    PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, ResourceSummary,
+    Timestamp, format_eta,
 };
 
 use crate::cli::{ShowArgs, ShowFormat};
@@ -87,7 +88,7 @@ fn header_fields(view: &RunView, now: Timestamp) -> Vec<(&'static str, String)> 
     if let Some(step) = focus_step(record).filter(|_| !view.entry.state.is_finished()) {
         fields.push(("current step", clean(step.label())));
     }
-    if let Some(perf) = PerfSummary::from_record(record) {
+    if let Some(perf) = record.summary.perf_tests.clone() {
         let against = perf
             .baselines
             .as_deref()
@@ -187,7 +188,7 @@ fn perf_table(results: &[PerformanceTestResult], details: Option<&ResultsDoc>) -
 
 /// Per-step aggregates from `summary.resources` (the `recommend` crate's
 /// resource summary), with the CPU seconds and peak RSS recorded on the steps.
-pub(crate) fn resources_table(record: &PipelineRunRecord, resources: &serde_json::Value) -> Table {
+pub(crate) fn resources_table(record: &PipelineRunRecord, resources: &ResourceSummary) -> Table {
     let mut table = Table::new(&[
         ("STEP", Align::Left),
         ("CPU S", Align::Right),
@@ -199,49 +200,34 @@ pub(crate) fn resources_table(record: &PipelineRunRecord, resources: &serde_json
         ("ITEMS/S", Align::Right),
         ("BASELINE", Align::Left),
     ]);
-    let per_step = resources.get("steps").and_then(serde_json::Value::as_array);
-    let number = |v: Option<&serde_json::Value>, key: &str, digits: usize| {
-        v.and_then(|v| v.get(key))
-            .and_then(serde_json::Value::as_f64)
-            .map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
+    let number = |x: Option<f64>, digits: usize| {
+        x.map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
     };
     for step in record.counted_steps() {
-        let r = per_step.and_then(|steps| {
-            steps.iter().find(|s| {
-                s.get("step_id").and_then(serde_json::Value::as_str) == Some(step.step_id.as_str())
-            })
-        });
+        let r = resources.steps.iter().find(|s| s.step_id == step.step_id);
+        let aggregate = r.map(|r| &r.resources);
         table.row(vec![
             clean(step.label()),
-            step.cpu_time_seconds
-                .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}")),
+            number(step.cpu_time_seconds, 1),
             format!(
                 "{}/{}",
-                number(r, "cpu_percent_avg", 0),
-                number(r, "cpu_percent_max", 0)
+                number(aggregate.and_then(|a| a.cpu_percent_avg), 0),
+                number(aggregate.and_then(|a| a.cpu_percent_max), 0)
             ),
-            step.peak_rss_mb
-                .map_or_else(|| number(r, "memory_rss_peak_mb", 0), |m| format!("{m:.0}")),
-            number(r, "gpu_util_percent_max", 0),
+            number(
+                step.peak_rss_mb
+                    .or_else(|| aggregate.and_then(|a| a.memory_rss_peak_mb)),
+                0,
+            ),
+            number(aggregate.and_then(|a| a.gpu_util_percent_max), 0),
             // As the live progress line writes it (`517k`).
-            r.and_then(|r| r.get("steps_per_sec_mean"))
-                .and_then(serde_json::Value::as_f64)
+            aggregate
+                .and_then(|a| a.steps_per_sec_mean)
                 .map_or_else(|| "-".to_owned(), progress::render::format_quantity),
-            r.and_then(|r| r.get("baseline_status"))
-                .and_then(serde_json::Value::as_str)
-                .map_or_else(|| "-".to_owned(), clean),
+            r.map_or_else(|| "-".to_owned(), |r| r.baseline_status.to_string()),
         ]);
     }
     table
-}
-
-/// Why sensors were unavailable, from the resource summary.
-pub(crate) fn sensor_notes(resources: &serde_json::Value) -> Vec<&str> {
-    resources
-        .pointer("/overall/notes")
-        .and_then(serde_json::Value::as_array)
-        .map(|n| n.iter().filter_map(serde_json::Value::as_str).collect())
-        .unwrap_or_default()
 }
 
 fn recommendation_lines(recs: &[PerformanceRecommendation], markdown: bool) -> String {
@@ -282,10 +268,10 @@ pub(crate) fn human(view: &RunView, now: Timestamp) -> String {
         out.push('\n');
         out.push_str(&steps_table(record).to_text());
     }
-    if let Some(resources) = record.summary.extra.get("resources") {
+    if let Some(resources) = &record.summary.resources {
         out.push_str("\nResources\n");
         out.push_str(&resources_table(record, resources).to_text());
-        for note in sensor_notes(resources) {
+        for note in &resources.overall.notes {
             let _ = writeln!(out, "  unavailable: {}", clean(note));
         }
     }
@@ -341,12 +327,20 @@ mod tests {
         let mut step = telemetry_model::StepExecutionEntry::new("pretrain", "Pre-train", 1);
         step.cpu_time_seconds = Some(12.34);
         record.steps.push(step);
-        let resources = serde_json::json!({"steps": [{
-            "step_id": "pretrain",
-            "cpu_percent_avg": 48.2,
-            "cpu_percent_max": 50.0,
-            "steps_per_sec_mean": 562_166.1,
-        }]});
+        let resources: ResourceSummary = serde_json::from_value(serde_json::json!({
+            "overall": {"samples": 0, "notes": []},
+            "steps": [{
+                "step_id": "pretrain",
+                "samples": 10,
+                "notes": [],
+                "cpu_percent_avg": 48.2,
+                "cpu_percent_max": 50.0,
+                "steps_per_sec_mean": 562_166.1,
+                "baseline_status": "no baseline",
+            }],
+            "baseline_status": "no baseline",
+        }))
+        .unwrap();
         let text = resources_table(&record, &resources).to_text();
         let mut lines = text.lines();
         assert!(

@@ -177,8 +177,8 @@ fn an_impossible_baseline_fails_with_a_critical_recommendation() {
     let (record, contents, _) = latest(&root);
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(
-        record.summary.extra["reason"],
-        "perf tests failed: perf-demo/hash"
+        record.summary.reason.as_deref(),
+        Some("perf tests failed: perf-demo/hash")
     );
     let by_id = |id: &str| {
         contents

@@ -382,8 +382,8 @@ fn interrupt_mid_step(signal: i32, name: &str) {
     assert_eq!(record.steps[1].status, StepStatus::Failed);
     assert_eq!(record.steps[2].status, StepStatus::Pending);
     assert_eq!(
-        record.summary.extra["reason"],
-        format!("interrupted by {name}")
+        record.summary.reason,
+        Some(format!("interrupted by {name}"))
     );
     let run_dir = PathBuf::from(record.artifact_dir.unwrap());
     assert!(
