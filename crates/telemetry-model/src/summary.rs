@@ -441,3 +441,93 @@ impl fmt::Display for BaselineStatus {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every typed key and some kept ones, as a writer of either kind
+    /// leaves them.
+    fn object() -> Value {
+        json!({
+            "total_duration": 12.5,
+            "a_first": 1,
+            "live": {"step_id": "train", "fraction": 0.5, "items": 10, "steps_per_sec": null,
+                     "fps": null, "message": "epoch 1", "eta_seconds": 3.0,
+                     "updated_at": "2026-11-24T01:55:11.200000+00:00"},
+            "m_middle": [1, 2],
+            "perf_tests": {"kind": "xtask", "baselines": null, "passed": 1, "soft_breach": 0,
+                           "failed": 0, "verdict": "passed"},
+            "reason": "cancelled",
+            "resources": {
+                "overall": {"samples": 0, "sampled_seconds": null, "cpu_percent_avg": null,
+                            "cpu_percent_max": null, "cpu_percent_system_avg": null,
+                            "cpu_percent_system_max": null, "memory_rss_peak_mb": null,
+                            "memory_system_used_peak_mb": null, "memory_system_total_mb": null,
+                            "gpu_util_percent_avg": null, "gpu_util_percent_max": null,
+                            "gpu_mem_used_peak_mb": null, "steps_per_sec_mean": null,
+                            "fps_mean": null, "notes": []},
+                "steps": [], "baseline_status": "no baseline"},
+            "scenario": "Classic",
+            "scenario_id": "classic",
+            "storage_errors": ["log: 1 write failed (disk full)"],
+            "z_last": {"k": null}
+        })
+    }
+
+    #[test]
+    fn every_key_is_read_typed_or_kept_and_written_back_in_the_same_order() {
+        let summary: RunSummary = serde_json::from_value(object()).unwrap();
+        assert_eq!(summary.reason.as_deref(), Some("cancelled"));
+        assert_eq!(summary.live.as_ref().unwrap().items, Some(10));
+        assert_eq!(summary.perf_tests.as_ref().unwrap().counts.passed, 1);
+        assert!(summary.resources.is_some());
+        assert_eq!(summary.storage_errors.len(), 1);
+        assert_eq!(
+            summary.extra.keys().collect::<Vec<_>>(),
+            ["a_first", "m_middle", "z_last"]
+        );
+        // The same object back, its keys in the order a summary of kept
+        // values alone was written before: `total_duration`, then sorted.
+        let text = serde_json::to_string(&summary).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), object());
+        let keys: Vec<&str> = text
+            .match_indices("\":")
+            .map(|(at, _)| &text[text[..at].rfind('"').unwrap() + 1..at])
+            .collect();
+        let top: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| object().get(*k).is_some())
+            .collect();
+        let mut sorted: Vec<&str> = top[1..].to_vec();
+        sorted.sort_unstable();
+        assert_eq!(top[0], "total_duration");
+        assert_eq!(top[1..], sorted[..], "{text}");
+    }
+
+    #[test]
+    fn a_set_field_wins_over_a_kept_value_under_its_key_and_nulls_read_as_unset() {
+        let mut summary: RunSummary =
+            serde_json::from_value(json!({"reason": 42, "live": null, "total_duration": null}))
+                .unwrap();
+        assert_eq!(summary.reason, None);
+        assert_eq!(summary.extra["reason"], 42, "kept, not lost");
+        assert_eq!(summary.live, None);
+        summary.reason = Some("failed".into());
+        assert_eq!(
+            serde_json::to_string(&summary).unwrap(),
+            r#"{"total_duration":null,"reason":"failed"}"#
+        );
+        let twice =
+            serde_json::from_str::<RunSummary>(r#"{"total_duration":1,"total_duration":2}"#);
+        assert!(
+            twice
+                .unwrap_err()
+                .to_string()
+                .contains("duplicate field `total_duration`"),
+            "as strict as the derived reader was"
+        );
+    }
+}
