@@ -131,7 +131,7 @@ fn prints_a_line_per_transition_after_persisting_it() {
     assert_eq!(steps, record.steps);
     let summary = std::fs::read_to_string(PathBuf::from(&dir).join(files::SUMMARY_MD)).unwrap();
     assert!(
-        summary.contains("| 2 | Train | completed | 2m10s |"),
+        summary.contains("| 2 | Train | completed | 2025-06-15 15:07:45 | 2m10s | 3m |"),
         "{summary}"
     );
     assert!(PathBuf::from(&dir).join(files::SUMMARY_JSON).is_file());

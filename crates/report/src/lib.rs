@@ -1,5 +1,7 @@
 //! A self-contained HTML report of one run: one file with inline CSS and
-//! inline SVG charts, no JavaScript, nothing fetched from the network.
+//! inline SVG charts, no JavaScript, nothing fetched from the network; and
+//! the same run as Markdown ([`render_markdown`]: `summary.md`, `tracker
+//! show --format markdown`, `tracker export --format markdown`).
 //!
 //! The page holds the run header (id, pipeline, status, host, start, end,
 //! duration, key figures), a step timeline coloured by status, charts over
@@ -37,6 +39,7 @@ mod format;
 mod frame;
 mod html;
 mod links;
+mod markdown;
 mod sections;
 mod svg;
 
@@ -46,6 +49,7 @@ use telemetry_model::{
 };
 
 pub use links::{ArtifactLinks, linked_files};
+pub use markdown::{markdown_escape, render_markdown};
 
 /// The stylesheet, inlined into every report.
 const STYLE: &str = include_str!("style.css");
@@ -76,6 +80,9 @@ pub struct ReportInput<'a> {
     pub now: Option<Timestamp>,
     /// How artifact paths become links.
     pub links: ArtifactLinks,
+    /// The run's directory, named in the Markdown header (else the
+    /// record's `artifact_dir`).
+    pub run_dir: Option<std::path::PathBuf>,
 }
 
 impl<'a> ReportInput<'a> {
@@ -89,6 +96,7 @@ impl<'a> ReportInput<'a> {
             abandoned: false,
             now: None,
             links: ArtifactLinks::default(),
+            run_dir: None,
         }
     }
 }

@@ -103,21 +103,8 @@ fn width(text: &str) -> usize {
     text.chars().count()
 }
 
-/// Escapes text for a Markdown table cell.
-pub(crate) fn md_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '|' | '\\' | '`' | '*' | '_' | '<' | '>' | '[' | ']' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Text made safe for Markdown: the one rule every Markdown output uses.
+pub(crate) use report::markdown_escape as md_escape;
 
 /// Makes user-controlled text safe for a terminal: control characters
 /// (escape sequences included) become `?`.

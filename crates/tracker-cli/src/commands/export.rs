@@ -37,26 +37,13 @@ pub(crate) fn run(
             document.telemetry = Some(&samples);
             serde_json::to_vec_pretty(&document)?
         }
-        ExportFormat::Markdown => show::markdown(&view, ctx.now).into_bytes(),
+        ExportFormat::Markdown => {
+            let links = artifact_links(&view, args.output.as_deref());
+            show::markdown(&view, ctx.now, links).into_bytes()
+        }
         ExportFormat::Html => {
             let samples = telemetry()?;
-            // Artifact links relative to where the report goes.
-            let report_dir = match args.output.as_deref() {
-                Some(path) if path != Path::new("-") => std::path::absolute(path)
-                    .ok()
-                    .and_then(|p| p.parent().map(Path::to_owned)),
-                _ => std::env::current_dir().ok(),
-            };
-            let run_dir = std::path::absolute(&view.entry.dir).unwrap_or(view.entry.dir.clone());
-            let base_dir = view
-                .record()
-                .artifact_dir
-                .as_deref()
-                .and_then(|a| report::ArtifactLinks::infer_base_dir(&run_dir, a));
-            let links = report::ArtifactLinks {
-                base_dir,
-                report_dir,
-            };
+            let links = artifact_links(&view, args.output.as_deref());
             html_report(&view, &samples, ctx.now, links).into_bytes()
         }
     };
@@ -80,6 +67,27 @@ pub(crate) fn run(
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Artifact links relative to where the document goes: the directory of
+/// `output`, or the working directory for stdout.
+pub(crate) fn artifact_links(view: &RunView, output: Option<&Path>) -> report::ArtifactLinks {
+    let report_dir = match output {
+        Some(path) if path != Path::new("-") => std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_owned)),
+        _ => std::env::current_dir().ok(),
+    };
+    let run_dir = std::path::absolute(&view.entry.dir).unwrap_or(view.entry.dir.clone());
+    let base_dir = view
+        .record()
+        .artifact_dir
+        .as_deref()
+        .and_then(|a| report::ArtifactLinks::infer_base_dir(&run_dir, a));
+    report::ArtifactLinks {
+        base_dir,
+        report_dir,
+    }
 }
 
 /// The HTML report of a run as read from disk.

@@ -13,7 +13,7 @@ use telemetry_model::{
 use crate::cli::{ShowArgs, ShowFormat};
 use crate::commands::{Context, load_run, print_warnings};
 use crate::exit::Outcome;
-use crate::render::{Align, Table, clean, duration_cell, md_escape, opt_cell, time_cell};
+use crate::render::{Align, Table, clean, duration_cell, opt_cell, time_cell};
 use crate::view::{RunView, completed_steps, focus_step};
 
 pub(crate) fn run(
@@ -26,7 +26,10 @@ pub(crate) fn run(
     print_warnings(err, view.warnings())?;
     match args.format {
         ShowFormat::Human => out.write_all(human(&view, ctx.now).as_bytes())?,
-        ShowFormat::Markdown => out.write_all(markdown(&view, ctx.now).as_bytes())?,
+        ShowFormat::Markdown => {
+            let links = crate::commands::export::artifact_links(&view, None);
+            out.write_all(markdown(&view, ctx.now, links).as_bytes())?;
+        }
         ShowFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &view.document(ctx.now))?;
             writeln!(out)?;
@@ -230,25 +233,18 @@ pub(crate) fn resources_table(record: &PipelineRunRecord, resources: &ResourceSu
     table
 }
 
-fn recommendation_lines(recs: &[PerformanceRecommendation], markdown: bool) -> String {
+fn recommendation_lines(recs: &[PerformanceRecommendation]) -> String {
     let mut out = String::new();
     for rec in recs {
-        let (trigger, message) = if markdown {
-            (md_escape(&rec.trigger), md_escape(&rec.message))
-        } else {
-            (clean(&rec.trigger), clean(&rec.message))
-        };
-        if markdown {
-            let _ = writeln!(out, "- **{}** `{trigger}`: {message}", rec.severity);
-        } else {
-            let _ = writeln!(out, "  [{}] {trigger}: {message}", rec.severity);
-        }
+        let _ = writeln!(
+            out,
+            "  [{}] {}: {}",
+            rec.severity,
+            clean(&rec.trigger),
+            clean(&rec.message)
+        );
         for action in &rec.suggested_actions {
-            if markdown {
-                let _ = writeln!(out, "  - {}", md_escape(action));
-            } else {
-                let _ = writeln!(out, "      → {}", clean(action));
-            }
+            let _ = writeln!(out, "      → {}", clean(action));
         }
     }
     out
@@ -278,7 +274,7 @@ pub(crate) fn human(view: &RunView, now: Timestamp) -> String {
     let recs = &view.contents.recommendations;
     if !recs.is_empty() {
         let _ = write!(out, "\nRecommendations ({})\n", recs.len());
-        out.push_str(&recommendation_lines(recs, false));
+        out.push_str(&recommendation_lines(recs));
     }
     let perf = &view.contents.perf_tests;
     if !perf.is_empty() {
@@ -289,32 +285,17 @@ pub(crate) fn human(view: &RunView, now: Timestamp) -> String {
     out
 }
 
-/// The Markdown form (also `export --format markdown`).
-pub(crate) fn markdown(view: &RunView, now: Timestamp) -> String {
-    let record = view.record();
-    let mut out = String::new();
-    let _ = write!(out, "# Run `{}`\n\n", record.run_id.replace('`', "'"));
-    for (key, value) in header_fields(view, now) {
-        let _ = writeln!(out, "- **{key}**: {}", md_escape(&value));
-    }
-    if !record.steps.is_empty() {
-        out.push_str("\n## Steps\n\n");
-        out.push_str(&steps_table(record).to_markdown());
-    }
-    let recs = &view.contents.recommendations;
-    out.push_str("\n## Recommendations\n\n");
-    if recs.is_empty() {
-        out.push_str("None.\n");
-    } else {
-        out.push_str(&recommendation_lines(recs, true));
-    }
-    let perf = &view.contents.perf_tests;
-    if !perf.is_empty() {
-        out.push_str("\n## Performance tests\n\n");
-        let details = ResultsDoc::read(&view.entry.dir);
-        out.push_str(&perf_table(perf, details.as_ref()).to_markdown());
-    }
-    out
+/// The Markdown form (also `export --format markdown`): the run's one
+/// Markdown rendering, as `summary.md` has it.
+pub(crate) fn markdown(view: &RunView, now: Timestamp, links: report::ArtifactLinks) -> String {
+    let mut input = report::ReportInput::new(view.record());
+    input.recommendations = &view.contents.recommendations;
+    input.perf_tests = &view.contents.perf_tests;
+    input.abandoned = view.entry.state == RunState::Abandoned;
+    input.now = Some(now);
+    input.links = links;
+    input.run_dir = Some(view.entry.dir.clone());
+    report::render_markdown(&input)
 }
 
 #[cfg(test)]
