@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use manifest::ArtifactRoot;
-use progress::{Display, ProgressTracker, Report, StepSpec, TrackerOptions};
+use progress::{Display, Ending, ProgressTracker, Report, StepSpec, TrackerOptions};
 use serde_json::Value;
 use tests::tracker;
 
@@ -43,7 +43,7 @@ fn tracked_run(root: &ArtifactRoot, pipeline: &str, fail_second: bool) -> String
         tracker.complete_step("train").unwrap();
     }
     let id = tracker.run_id().to_owned();
-    tracker.finish().unwrap();
+    tracker.finish(Ending::FromSteps).unwrap();
     id
 }
 

@@ -112,7 +112,7 @@ pub(crate) fn run(args: &PerfArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 let reason = format!("scenario `{}`: {e:#}", scenario.name());
                 let _ = tracker.fail_step(scenario.name(), &reason);
-                let _ = tracker.conclude(RunStatus::Failed, Some(&reason));
+                let _ = tracker.finish(progress::Ending::Status(RunStatus::Failed, Some(&reason)));
                 bail!(reason);
             }
         }
@@ -131,7 +131,7 @@ pub(crate) fn run(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         gate,
         &measurements,
         |status, reason, _| {
-            tracker.conclude(status, reason)?;
+            tracker.finish(progress::Ending::Status(status, reason))?;
             Ok(())
         },
         || false,

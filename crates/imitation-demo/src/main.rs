@@ -146,7 +146,7 @@ fn run(cli: &Cli) -> Result<bool> {
     }
     match outcome {
         Ok(summary) => {
-            let record = tracker.conclude(RunStatus::Completed, None)?;
+            let record = tracker.finish(progress::Ending::Status(RunStatus::Completed, None))?;
             write_report(&tracker, &record);
             println!("{summary}");
             println!("Inspect it: tracker show {run_id}   (history: tracker list)");
@@ -155,7 +155,8 @@ fn run(cli: &Cli) -> Result<bool> {
         Err((step, error)) => {
             let reason = format!("{error:#}");
             let _ = tracker.fail_step(step, &reason);
-            let record = tracker.conclude(RunStatus::Failed, Some(&reason))?;
+            let record =
+                tracker.finish(progress::Ending::Status(RunStatus::Failed, Some(&reason)))?;
             write_report(&tracker, &record);
             Ok(false)
         }

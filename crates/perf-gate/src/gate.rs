@@ -201,7 +201,7 @@ mod tests {
             &[measurement(samples)],
             |s, reason, err| {
                 writeln!(err, "concluded {s}").unwrap();
-                tracker.conclude(s, reason)?;
+                tracker.finish(progress::Ending::Status(s, reason))?;
                 status = Some(s);
                 Ok(())
             },

@@ -62,7 +62,7 @@
 //! let recorded = perf_gate::record_perf_run(
 //!     &tracker, &mut evaluation, "xtask", None, HostInfo::detect(), None,
 //! )?;
-//! let record = tracker.finish()?;
+//! let record = tracker.finish(progress::Ending::FromSteps)?;
 //!
 //! let contents = manifest::read_manifest(&tracker_dir(&recorded))?;
 //! assert_eq!(contents.perf_tests.len(), 2);

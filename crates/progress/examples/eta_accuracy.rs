@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use manifest::{ArtifactRoot, RunOptions};
-use progress::{Display, ManualClock, ProgressTracker, StepSpec, TrackerOptions};
+use progress::{Display, Ending, ManualClock, ProgressTracker, StepSpec, TrackerOptions};
 use telemetry_model::PipelineRunRecord;
 
 /// Nominal step durations in seconds (61 s in all).
@@ -165,7 +165,7 @@ fn run_once(
         clock.advance_secs(seconds);
         tracker.complete_step(id).unwrap();
     }
-    let record = tracker.finish().unwrap();
+    let record = tracker.finish(Ending::FromSteps).unwrap();
     clock.advance_secs(60.0); // a pause between runs
     record
 }

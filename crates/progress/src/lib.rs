@@ -35,7 +35,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use progress::{Display, ProgressTracker, Report, StepSpec, TrackerOptions};
+//! use progress::{Display, Ending, ProgressTracker, Report, StepSpec, TrackerOptions};
 //!
 //! # let tmp = tempfile::tempdir()?;
 //! let root = manifest::ArtifactRoot::new(tmp.path());
@@ -55,7 +55,7 @@
 //! tracker.complete_step("collect")?;
 //! tracker.start_step("train")?;
 //! tracker.complete_step("train")?;
-//! let record = tracker.finish()?;
+//! let record = tracker.finish(Ending::FromSteps)?;
 //! assert_eq!(record.status, telemetry_model::RunStatus::Completed);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -76,8 +76,8 @@ pub use history::{step_durations, step_medians};
 pub use render::{Display, Event, PlainSink, Sink};
 pub use summary::RunSummaryDoc;
 pub use tracker::{
-    LiveMetrics, MAX_ARTIFACT_PATH_BYTES, MAX_ARTIFACTS_PER_STEP, MAX_STEP_ID_LEN, ProgressTracker,
-    Report, StepSpec, TrackerOptions, valid_step_id,
+    Ending, LiveMetrics, MAX_ARTIFACT_PATH_BYTES, MAX_ARTIFACTS_PER_STEP, MAX_STEP_ID_LEN,
+    ProgressTracker, Report, StepResources, StepSpec, TrackerOptions, valid_step_id,
 };
 
 pub use manifest;

@@ -152,6 +152,30 @@ struct Live {
     changed: bool,
 }
 
+/// How a run ends ([`ProgressTracker::finish`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending<'a> {
+    /// `completed`, or `failed` ("a step failed") if a step failed.
+    FromSteps,
+    /// This terminal status, with the reason it is recorded with
+    /// (`summary.reason`): a `continue_on_error` failure can still end
+    /// `completed`, a signal `cancelled`.
+    Status(RunStatus, Option<&'a str>),
+}
+
+/// What a step run as a command used, recorded on its entry
+/// ([`ProgressTracker::set_step_resources`]). A figure left `None` is not
+/// recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepResources {
+    /// The command's exit code (a signal `N` as `-N`).
+    pub exit_code: Option<i32>,
+    /// CPU seconds of its process tree.
+    pub cpu_time_seconds: Option<f64>,
+    /// Peak resident memory of its process tree, MB.
+    pub peak_rss_mb: Option<f64>,
+}
+
 /// Ends a run from another thread: `(status, reason)`.
 pub(crate) type Aborter = Arc<dyn Fn(RunStatus, &str) + Send + Sync>;
 
@@ -202,7 +226,7 @@ struct Control {
 /// through the pipeline, or an early return).
 ///
 /// ```
-/// use progress::{ProgressTracker, StepSpec, TrackerOptions, Display};
+/// use progress::{Display, Ending, ProgressTracker, StepSpec, TrackerOptions};
 /// # let tmp = tempfile::tempdir()?;
 /// let mut options = TrackerOptions::new("demo", manifest::ArtifactRoot::new(tmp.path()));
 /// options.display = Display::Quiet;
@@ -214,7 +238,7 @@ struct Control {
 /// tracker.complete_step("collect")?;
 /// tracker.start_step("train")?;
 /// tracker.complete_step("train")?;
-/// let record = tracker.finish()?;
+/// let record = tracker.finish(Ending::FromSteps)?;
 /// assert_eq!(record.status, telemetry_model::RunStatus::Completed);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -510,21 +534,16 @@ impl ProgressTracker {
         }
     }
 
-    /// Sets wrapper-step details (exit code, CPU seconds, peak RSS) before
-    /// the step is completed or failed.
-    pub fn set_step_resources(
-        &self,
-        step_id: &str,
-        exit_code: Option<i32>,
-        cpu_time_seconds: Option<f64>,
-        peak_rss_mb: Option<f64>,
-    ) -> Result<()> {
+    /// Records what a step run as a command used (exit code, CPU seconds,
+    /// peak RSS) before the step is completed or failed; a figure left
+    /// `None` keeps what was recorded before.
+    pub fn set_step_resources(&self, step_id: &str, resources: StepResources) -> Result<()> {
         let mut state = self.lock();
         let i = state.index(step_id)?;
         let step = &mut state.record.steps[i];
-        step.exit_code = exit_code.or(step.exit_code);
-        step.cpu_time_seconds = cpu_time_seconds.or(step.cpu_time_seconds);
-        step.peak_rss_mb = peak_rss_mb.or(step.peak_rss_mb);
+        step.exit_code = resources.exit_code.or(step.exit_code);
+        step.cpu_time_seconds = resources.cpu_time_seconds.or(step.cpu_time_seconds);
+        step.peak_rss_mb = resources.peak_rss_mb.or(step.peak_rss_mb);
         Ok(())
     }
 
@@ -566,40 +585,39 @@ impl ProgressTracker {
         Ok(persisted?)
     }
 
-    /// Ends the run: `completed`, or `failed` if a step failed. Steps never
-    /// started are recorded as skipped in a completed run. Writes
-    /// `summary.json` and `summary.md`.
-    pub fn finish(self) -> Result<PipelineRunRecord> {
-        let failed = self
-            .lock()
-            .record
-            .steps
-            .iter()
-            .any(|s| s.status == StepStatus::Failed);
-        if failed {
-            self.finish_with(RunStatus::Failed, Some("a step failed"))
-        } else {
-            self.finish_with(RunStatus::Completed, None)
-        }
-    }
-
-    /// Ends the run with the given terminal status (a `continue_on_error`
-    /// failure can still end `completed`).
-    pub fn finish_with(
-        mut self,
-        status: RunStatus,
-        reason: Option<&str>,
-    ) -> Result<PipelineRunRecord> {
-        let result = self.lock().finish(status, reason);
-        self.stop_ticker();
+    /// Ends the run, the one way to: with [`Ending::FromSteps`],
+    /// `completed` (steps never started recorded as skipped), or `failed`
+    /// if a step failed; or with the status and reason given. The running
+    /// step, if any, fails with the run. Writes the final record,
+    /// `summary.json` and `summary.md`, and stops the refresh thread.
+    ///
+    /// Through a shared reference, so a tracker shared with threads (an
+    /// `Arc`) ends the same way. A run ends once: ending it again, or after
+    /// a signal ended it, changes nothing and returns the record as it
+    /// ended.
+    pub fn finish(&self, ending: Ending<'_>) -> Result<PipelineRunRecord> {
+        let result = {
+            let mut state = self.lock();
+            let (status, reason) = match ending {
+                Ending::FromSteps => {
+                    let failed = state
+                        .record
+                        .steps
+                        .iter()
+                        .any(|s| s.status == StepStatus::Failed);
+                    if failed {
+                        (RunStatus::Failed, Some("a step failed"))
+                    } else {
+                        (RunStatus::Completed, None)
+                    }
+                }
+                Ending::Status(status, reason) => (status, reason),
+            };
+            state.finish(status, reason)
+        };
+        // Told to stop; joined when the tracker is dropped.
+        self.signal_ticker_stop();
         result
-    }
-
-    /// Aborts the run from outside the pipeline's control flow (a signal):
-    /// the running step fails with `reason`, the run gets `status`, and
-    /// everything is flushed. Does nothing if the run already finished.
-    pub fn abort(&self, status: RunStatus, reason: &str) -> Result<()> {
-        self.lock().finish(status, Some(reason)).map(drop)
     }
 
     /// Records recommendations: appended to the manifest at once and
@@ -689,12 +707,6 @@ impl ProgressTracker {
         }
     }
 
-    /// Ends the run with a terminal status, like [`ProgressTracker::finish_with`],
-    /// but through a shared reference (the tracker may be shared with threads).
-    pub fn conclude(&self, status: RunStatus, reason: Option<&str>) -> Result<PipelineRunRecord> {
-        self.lock().finish(status, reason)
-    }
-
     /// Refreshes the display and persists in-step progress. The background
     /// thread calls this every `refresh`; call it yourself without one.
     pub fn tick(&self) {
@@ -713,13 +725,18 @@ impl ProgressTracker {
         }
     }
 
-    fn stop_ticker(&mut self) {
+    /// Tells the refresh thread to end.
+    fn signal_ticker_stop(&self) {
         self.shared
             .control
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .stop = true;
         self.shared.wake.notify_all();
+    }
+
+    fn stop_ticker(&mut self) {
+        self.signal_ticker_stop();
         if let Some(handle) = self.ticker.take() {
             let _ = handle.join();
         }
@@ -1140,7 +1157,9 @@ mod tests {
         assert_eq!(due(&tracker), None);
         tracker.start_step("b").unwrap();
         assert_eq!(due(&tracker), secs(10));
-        tracker.conclude(RunStatus::Completed, None).unwrap();
+        tracker
+            .finish(Ending::Status(RunStatus::Completed, None))
+            .unwrap();
         assert_eq!(due(&tracker), None, "a finished run is never refreshed");
     }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use manifest::{ArtifactRoot, RunOptions, files, read_last_record};
 use progress::render::line;
-use progress::{Event, ManualClock, ProgressTracker, Report, Sink, StepSpec, TrackerOptions};
+use progress::{
+    Ending, Event, ManualClock, ProgressTracker, Report, Sink, StepSpec, TrackerOptions,
+};
 use telemetry_model::{PipelineRunRecord, RunStatus, StepStatus};
 
 /// Records each line, and what the manifest said when the line was shown.
@@ -91,7 +93,7 @@ fn prints_a_line_per_transition_after_persisting_it() {
     h.run_step(&tracker, "eval", 21.0);
     let dir = tracker.dir().display().to_string();
     let run_id = tracker.run_id().to_owned();
-    let record = tracker.finish().unwrap();
+    let record = tracker.finish(Ending::FromSteps).unwrap();
     assert_eq!(record.status, RunStatus::Completed);
 
     let lines = capture.lines.lock().unwrap().clone();
@@ -153,7 +155,7 @@ fn history_drives_the_eta_of_the_next_run() {
     h.run_step(&first, "a", 10.0);
     h.run_step(&first, "b", 50.0);
     h.run_step(&first, "c", 40.0);
-    first.finish().unwrap();
+    first.finish(Ending::FromSteps).unwrap();
 
     let (second, capture) = h.start(bare());
     assert_eq!(second.estimate().remaining, Some(100.0));
@@ -178,7 +180,7 @@ fn disabled_and_skipped_steps_leave_the_total() {
     h.run_step(&tracker, "a", 1.0);
     tracker.skip_step("c").unwrap();
     h.run_step(&tracker, "d", 1.0);
-    let record = tracker.finish().unwrap();
+    let record = tracker.finish(Ending::FromSteps).unwrap();
     let lines = capture.lines.lock().unwrap().clone();
     assert!(
         lines[0].ends_with("3 steps, 1 skipped (ETA ?)"),
@@ -226,7 +228,7 @@ fn a_failed_step_fails_the_run_and_nothing_changes_after_the_end() {
         tracker.complete_step("nope"),
         Err(progress::Error::UnknownStep(_))
     ));
-    let record = tracker.finish().unwrap();
+    let record = tracker.finish(Ending::FromSteps).unwrap();
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(record.steps[2].status, StepStatus::Pending, "never ran");
     let lines = capture.lines.lock().unwrap().clone();
@@ -248,7 +250,10 @@ fn abort_cancels_once_and_the_status_never_flaps_back() {
     tracker.start_step("collect").unwrap();
     h.clock.advance_secs(2.0);
     tracker
-        .abort(RunStatus::Cancelled, "interrupted by SIGTERM")
+        .finish(Ending::Status(
+            RunStatus::Cancelled,
+            Some("interrupted by SIGTERM"),
+        ))
         .unwrap();
     assert!(matches!(
         tracker.complete_step("collect"),
@@ -259,9 +264,11 @@ fn abort_cancels_once_and_the_status_never_flaps_back() {
         Err(progress::Error::Finished)
     ));
     // A second abort changes nothing.
-    tracker.abort(RunStatus::Failed, "later").unwrap();
+    tracker
+        .finish(Ending::Status(RunStatus::Failed, Some("later")))
+        .unwrap();
     let manifest = tracker.dir().join(files::MANIFEST);
-    let record = tracker.finish().unwrap();
+    let record = tracker.finish(Ending::FromSteps).unwrap();
     assert_eq!(record.status, RunStatus::Cancelled);
     let on_disk = read_last_record::<PipelineRunRecord>(&manifest)
         .unwrap()
@@ -439,7 +446,7 @@ fn artifacts_that_would_make_the_record_unreadable_are_refused_and_the_run_still
     // The run is still recordable: the step and the run end, on disk.
     tracker.complete_step("collect").unwrap();
     let dir = tracker.dir().to_owned();
-    let record = tracker.finish().unwrap();
+    let record = tracker.finish(Ending::FromSteps).unwrap();
     let last = read_last_record::<PipelineRunRecord>(&dir.join(files::MANIFEST))
         .unwrap()
         .unwrap();
@@ -463,7 +470,7 @@ fn one_run(h: &Harness, pipeline: &str, retention: manifest::Retention) -> Vec<S
     };
     let tracker = ProgressTracker::start(options, vec![StepSpec::new("a", "A")]).unwrap();
     h.run_step(&tracker, "a", 1.0);
-    tracker.finish().unwrap();
+    tracker.finish(Ending::FromSteps).unwrap();
     capture.lines.lock().unwrap().clone()
 }
 

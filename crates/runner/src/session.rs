@@ -331,7 +331,9 @@ impl Session {
     /// `report.html` and tells the observers.
     pub fn conclude(&self, status: RunStatus, reason: Option<&str>) -> Result<PipelineRunRecord> {
         self.note_storage_errors();
-        let mut result = self.tracker.conclude(status, reason);
+        let mut result = self
+            .tracker
+            .finish(progress::Ending::Status(status, reason));
         for _ in 0..FINAL_WRITE_RETRIES {
             // Only a write that may succeed later (a full disk) is retried,
             // and not once a signal asks the tracker to go.
@@ -562,7 +564,14 @@ impl Session {
         let waited = waited.map_err(Error::Wait)?;
         let (code, reason) = describe(waited.status);
         let peak = telemetry.and_then(|t| t.peak_rss_mb(id));
-        let _ = tracker.set_step_resources(id, Some(code), Some(waited.cpu_seconds), peak);
+        let _ = tracker.set_step_resources(
+            id,
+            progress::StepResources {
+                exit_code: Some(code),
+                cpu_time_seconds: Some(waited.cpu_seconds),
+                peak_rss_mb: peak,
+            },
+        );
         let status = waited.status;
         if signals.interrupted().is_some() {
             return Ok(StepEnd::Interrupted);
