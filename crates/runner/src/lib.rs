@@ -55,7 +55,7 @@ mod sys;
 pub use channel::{ChannelReader, channel_path};
 pub use error::{Error, Result};
 pub use observer::{Event, Observer, ObserverError, TensorboardObserver};
-pub use pipeline::{Pipeline, PipelineError, Step};
+pub use pipeline::{Pipeline, PipelineError, SelectError, Step};
 pub use reporter::{CollectingReporter, Reporter, StderrReporter};
 pub use session::{Ended, Interrupt, REPORT_FILE, Session, Settings, env, run};
 pub use supervise::{CANNOT_SUPERVISE, GRACE, Supervisor, supervise, supervise_main};

@@ -357,6 +357,86 @@ impl Pipeline {
     }
 }
 
+/// Why a step selection is refused ([`Pipeline::select`]).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    /// A step named to skip or to run only is not in the pipeline.
+    #[error("no such step in {} (steps: {})", path.display(), steps.join(", "))]
+    UnknownStep {
+        /// Whether it was named to run only (else to skip).
+        only: bool,
+        /// The id named.
+        id: String,
+        /// The pipeline file.
+        path: PathBuf,
+        /// The pipeline's step ids, in order.
+        steps: Vec<String>,
+    },
+    /// Every step is disabled or skipped.
+    #[error("no step left to run in {}: every step is disabled or skipped", path.display())]
+    NothingLeft {
+        /// The pipeline file.
+        path: PathBuf,
+    },
+}
+
+impl Pipeline {
+    /// The ids of the steps a run runs, in file order: the enabled steps
+    /// minus `skip`, or, when `only` names any, just those (disabled ones
+    /// included) minus `skip`. Every id named must be a step of the
+    /// pipeline; `path` is the file, named in errors.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("p.toml");
+    /// # std::fs::write(&path, "[pipeline]\nname = \"p\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n\
+    /// #     [[steps]]\nid = \"b\"\nrun = \"true\"\nenabled = false\n")?;
+    /// let pipeline = runner::Pipeline::load(&path)?;
+    /// assert_eq!(pipeline.select(&[], &[], &path)?, ["a"]);
+    /// assert_eq!(pipeline.select(&["b".into()], &[], &path)?, ["b"]);
+    /// assert!(pipeline.select(&[], &["a".into()], &path).is_err(), "nothing left");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn select(
+        &self,
+        only: &[String],
+        skip: &[String],
+        path: &Path,
+    ) -> Result<Vec<String>, SelectError> {
+        let steps: Vec<String> = self.steps.iter().map(|s| s.id.clone()).collect();
+        for (named, is_only) in [(skip, false), (only, true)] {
+            if let Some(id) = named.iter().find(|id| !steps.contains(id)) {
+                return Err(SelectError::UnknownStep {
+                    only: is_only,
+                    id: id.clone(),
+                    path: path.to_owned(),
+                    steps,
+                });
+            }
+        }
+        let selected: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| {
+                let chosen = if only.is_empty() {
+                    s.enabled
+                } else {
+                    only.contains(&s.id)
+                };
+                chosen && !skip.contains(&s.id)
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        if selected.is_empty() {
+            return Err(SelectError::NothingLeft {
+                path: path.to_owned(),
+            });
+        }
+        Ok(selected)
+    }
+}
+
 /// Checks the contents of a pipeline file as `tracker run` reads them
 /// from `path`, without touching the file system (`path` is only named in
 /// errors): the entry point for property tests and fuzzing. Returns the ids

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use progress::Display;
 use runner::{Pipeline, Settings, StderrReporter, Supervisor, TensorboardObserver};
 use telemetry_model::{PerformanceRecommendation, PipelineRunRecord, RunStatus};
@@ -139,40 +139,13 @@ pub(crate) fn print_recommendations(
 /// The ids of the steps to run: enabled in the file, minus `--skip`, and
 /// only `--only` if given. Unknown ids are an error naming the flag.
 fn select_steps(pipeline: &Pipeline, args: &RunArgs) -> anyhow::Result<Vec<String>> {
-    let known = |flag: &str, id: &String| -> anyhow::Result<()> {
-        if pipeline.steps.iter().any(|s| &s.id == id) {
-            return Ok(());
-        }
-        let ids: Vec<&str> = pipeline.steps.iter().map(|s| s.id.as_str()).collect();
-        bail!(
-            "{flag} {id}: no such step in {} (steps: {})",
-            args.pipeline.display(),
-            ids.join(", ")
-        )
-    };
-    for id in &args.skip {
-        known("--skip", id)?;
-    }
-    for id in &args.only {
-        known("--only", id)?;
-    }
-    let selected: Vec<String> = pipeline
-        .steps
-        .iter()
-        .filter(|s| {
-            if args.only.is_empty() {
-                s.enabled && !args.skip.contains(&s.id)
-            } else {
-                args.only.contains(&s.id) && !args.skip.contains(&s.id)
+    pipeline
+        .select(&args.only, &args.skip, &args.pipeline)
+        .map_err(|e| match &e {
+            runner::SelectError::UnknownStep { only, id, .. } => {
+                let flag = if *only { "--only" } else { "--skip" };
+                anyhow::anyhow!("{flag} {id}: {e}")
             }
+            runner::SelectError::NothingLeft { .. } => e.into(),
         })
-        .map(|s| s.id.clone())
-        .collect();
-    if selected.is_empty() {
-        bail!(
-            "no step left to run in {}: every step is disabled or skipped",
-            args.pipeline.display()
-        );
-    }
-    Ok(selected)
 }
