@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use manifest::{LockState, RunLock, RunState};
 use serde::Serialize;
-use serde_json::Value;
-use telemetry_model::{PipelineRunRecord, StepStatus, Timestamp, format_duration, format_eta};
+use telemetry_model::{
+    LiveProgress, PipelineRunRecord, StepStatus, Timestamp, format_duration, format_eta,
+};
 
 use crate::cli::{StatusArgs, StatusFormat, WatchArgs};
 use crate::commands::{Context, load_run, print_warnings, show};
@@ -66,16 +67,12 @@ pub(crate) fn run(
 }
 
 /// The running step's live view persisted by the tracker, if it is current.
-fn live<'a>(
-    record: &'a PipelineRunRecord,
-    step_id: &str,
-) -> Option<&'a serde_json::Map<String, Value>> {
+fn live<'a>(record: &'a PipelineRunRecord, step_id: &str) -> Option<&'a LiveProgress> {
     record
         .summary
-        .extra
-        .get("live")
-        .and_then(Value::as_object)
-        .filter(|live| live.get("step_id").and_then(Value::as_str) == Some(step_id))
+        .live
+        .as_ref()
+        .filter(|live| live.step_id == step_id)
 }
 
 fn document(view: &RunView, alive: bool, now: Timestamp) -> StatusDocument<'_> {
@@ -86,17 +83,12 @@ fn document(view: &RunView, alive: bool, now: Timestamp) -> StatusDocument<'_> {
         .find(|s| s.status == StepStatus::Running)
         .filter(|_| view.entry.state == RunState::Running);
     let live = running.and_then(|s| live(record, &s.step_id));
-    let number = |key: &str| live.and_then(|l| l.get(key)).and_then(Value::as_f64);
     // The freshest prediction: the live one, else the one shown at the step's
     // start; both counted down to now.
     let eta_seconds = running.and_then(|step| {
         let age_of = |t: Option<Timestamp>| t.map_or(0.0, |t| now.seconds_since(t).max(0.0));
-        let updated = live
-            .and_then(|l| l.get("updated_at"))
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse().ok());
-        match number("eta_seconds") {
-            Some(eta) => Some(eta - age_of(updated)),
+        match live.and_then(|l| l.eta_seconds.map(|eta| (eta, l.updated_at))) {
+            Some((eta, updated)) => Some(eta - age_of(updated)),
             None => step
                 .eta_snapshot_seconds
                 .map(|eta| eta - age_of(step.started_at)),
@@ -117,9 +109,9 @@ fn document(view: &RunView, alive: bool, now: Timestamp) -> StatusDocument<'_> {
             display_name: s.label(),
             order: s.order,
             elapsed_seconds: s.started_at.map(|t| now.seconds_since(t).max(0.0)),
-            fraction: number("fraction"),
-            steps_per_sec: number("steps_per_sec"),
-            message: live.and_then(|l| l.get("message")).and_then(Value::as_str),
+            fraction: live.and_then(|l| l.fraction),
+            steps_per_sec: live.and_then(|l| l.steps_per_sec),
+            message: live.and_then(|l| l.message.as_deref()),
         }),
         last_completed_step: record.last_completed_step().map(|s| s.label()),
     }

@@ -222,6 +222,17 @@ pub(crate) fn build() -> Fixture {
         StepStatus::Completed,
     );
     step(&mut r, 1, "2025-01-04T07:00:09Z", None, StepStatus::Running);
+    // The running step's progress, as the tracker persists it.
+    r.summary.live = Some(telemetry_model::LiveProgress {
+        step_id: "pretrain".into(),
+        fraction: Some(0.5),
+        items: Some(400),
+        steps_per_sec: Some(200.0),
+        fps: None,
+        message: Some("epoch 3/10".into()),
+        eta_seconds: Some(60.0),
+        updated_at: Some(at("2025-01-04T07:00:29Z")),
+    });
     w.commit(&r).expect("commit");
 
     Fixture { dir, _live: w }

@@ -50,13 +50,22 @@ fn status_of_a_live_run_names_the_step_and_the_writer() {
         "{text}"
     );
     assert!(
-        text.contains("Step 2/3 – Pre-train by behaviour cloning (elapsed "),
-        "{text}"
+        text.contains("Step 2/3 – Pre-train by behaviour cloning (50%, elapsed "),
+        "the persisted live progress: {text}"
     );
+    assert!(text.contains(") – epoch 3/10\n"), "{text}");
     assert!(
         text.contains("1/3 steps completed; last completed: Collect expert trajectories"),
         "{text}"
     );
+
+    let out = tracker(fx.root(), &["status", "delta", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["current_step"]["step_id"], "pretrain");
+    assert_eq!(doc["current_step"]["fraction"], 0.5);
+    assert_eq!(doc["current_step"]["steps_per_sec"], 200.0);
+    assert_eq!(doc["current_step"]["message"], "epoch 3/10");
+    assert!(doc["eta_seconds"].is_number(), "{doc}");
 
     let out = tracker(fx.root(), &["status", "gamma", "--format", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
