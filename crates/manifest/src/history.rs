@@ -124,6 +124,38 @@ pub struct RunEntry {
 }
 
 impl RunEntry {
+    /// When the run last showed a sign of life, for a run whose writer is
+    /// gone: the latest of its creation, its steps' recorded starts and
+    /// ends, its persisted live progress, and its last telemetry sample
+    /// (the tail of `telemetry.jsonl`, read only here). A writer killed in
+    /// the middle of a long step was alive until its last sample, not only
+    /// until the step started.
+    pub fn last_seen(&self) -> Option<Timestamp> {
+        /// The one field of a sample this needs.
+        #[derive(serde::Deserialize)]
+        struct Sample {
+            timestamp_ms: i64,
+        }
+        let record = &self.record;
+        let steps = record
+            .steps
+            .iter()
+            .filter_map(|s| s.ended_at.or(s.started_at))
+            .max();
+        let live = record.summary.live.as_ref().and_then(|l| l.updated_at);
+        let telemetry = self.dir.join(files::TELEMETRY);
+        let sample = telemetry
+            .is_file()
+            .then(|| read_last_record_in::<Sample>(&telemetry, &mut Vec::new()))
+            .and_then(|read| read.ok().flatten())
+            .map(|tail| Timestamp::from_unix_ms(tail.record.timestamp_ms))
+            .filter(|t| *t >= record.created_at);
+        [Some(record.created_at), steps, live, sample]
+            .into_iter()
+            .flatten()
+            .max()
+    }
+
     /// The run id (from the record; the directory name may differ).
     pub fn run_id(&self) -> &str {
         &self.record.run_id
@@ -135,16 +167,13 @@ impl RunEntry {
     }
 
     /// Seconds the run took, or has taken so far by `now` if it is live.
-    /// An abandoned run's duration ends at its last recorded step event.
+    /// An abandoned run's duration ends at its last sign of life
+    /// ([`RunEntry::last_seen`]).
     pub fn duration_seconds(&self, now: Timestamp) -> Option<f64> {
         let record = &self.record;
         let end = match self.state {
             RunState::Pending | RunState::Running => Some(now),
-            RunState::Abandoned => record
-                .steps
-                .iter()
-                .filter_map(|s| s.ended_at.or(s.started_at))
-                .max(),
+            RunState::Abandoned => self.last_seen(),
             _ => record.completed_at,
         };
         record
@@ -986,6 +1015,40 @@ mod tests {
         drop(live);
         assert_eq!(ids(RunState::Running), (vec![], 0));
         assert_eq!(ids(RunState::Abandoned), (vec!["dead".to_owned()], 2));
+    }
+
+    #[test]
+    fn an_abandoned_run_lasted_until_its_last_sign_of_life() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let mut writer = write_run(&root, "dead", 0, RunStatus::Running);
+        let mut record = writer.new_record();
+        record.created_at = Timestamp::from_unix_ms(1_735_000_000_000);
+        record.status = RunStatus::Running;
+        let mut step = telemetry_model::StepExecutionEntry::new("train", "Train", 1);
+        step.status = telemetry_model::StepStatus::Running;
+        step.started_at = Some(Timestamp::from_unix_ms(1_735_000_000_100));
+        record.steps.push(step);
+        writer.append_record(&record).unwrap();
+        let dir = writer.dir().to_owned();
+        drop(writer);
+        let now = Timestamp::from_unix_ms(1_735_000_900_000);
+        let duration = || {
+            let entry = resolve_run(&root, "dead").unwrap();
+            assert_eq!(entry.state, RunState::Abandoned);
+            entry.duration_seconds(now)
+        };
+        assert_eq!(duration(), Some(0.1), "only the step's start was recorded");
+        // Samples kept coming for two minutes after the step started; the
+        // last line is torn (the writer died writing it).
+        let sample = |ms: i64| format!("{{\"timestamp_ms\": {ms}, \"notes\": []}}\n");
+        let telemetry = format!(
+            "{}{}{{\"timestamp_ms\": 17350",
+            sample(1_735_000_060_000),
+            sample(1_735_000_120_000)
+        );
+        std::fs::write(dir.join(files::TELEMETRY), telemetry).unwrap();
+        assert_eq!(duration(), Some(120.0), "until the last whole sample");
     }
 
     /// A UUIDv7 for `ms` (its random bits from `n`).
