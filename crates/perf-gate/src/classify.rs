@@ -119,6 +119,54 @@ pub(crate) fn hard_ratio_expectation(soft: f64) -> String {
     format!("expected a number in (0, soft_ratio = {soft}]")
 }
 
+/// Fewest repetitions whose spread is trusted as noise
+/// ([`noise_allowance`]).
+pub const MIN_NOISE_REPEATS: usize = 3;
+
+/// Largest noise allowance: a spread wider than this says the measurement
+/// is unstable, not that any drop is noise.
+pub const MAX_NOISE_ALLOWANCE: f64 = 0.15;
+
+/// How much lower than its soft ratio a measurement may fall before it is a
+/// soft breach, learned from the spread of its repetitions: the median
+/// absolute deviation of the repetitions relative to their median, at most
+/// [`MAX_NOISE_ALLOWANCE`]. `None` with fewer than [`MIN_NOISE_REPEATS`]
+/// finite repetitions (one or two runs say nothing of their noise).
+///
+/// ```
+/// use perf_gate::noise_allowance;
+/// // Median 100, deviations 10, 0, 8, 2, 30: their median is 8.
+/// let allowance = noise_allowance(&[90.0, 100.0, 108.0, 98.0, 130.0]).unwrap();
+/// assert!((allowance - 0.08).abs() < 1e-12);
+/// assert_eq!(noise_allowance(&[90.0, 110.0]), None);
+/// assert_eq!(noise_allowance(&[50.0, 100.0, 150.0]), Some(0.15), "capped");
+/// ```
+pub fn noise_allowance(samples: &[f64]) -> Option<f64> {
+    let finite: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.len() < MIN_NOISE_REPEATS {
+        return None;
+    }
+    let center = median(&finite).filter(|m| *m > 0.0)?;
+    let deviations: Vec<f64> = finite.iter().map(|v| (v - center).abs()).collect();
+    let mad = median(&deviations)?;
+    Some((mad / center).min(MAX_NOISE_ALLOWANCE))
+}
+
+impl Tolerance {
+    /// These ratios with the soft ratio lowered by `allowance` (the
+    /// repetitions' noise), but never below [`MIN_SOFT_RATIO`] nor the hard
+    /// ratio: a drop of 25 % or more stays a soft breach, and a hard
+    /// regression stays a failure.
+    pub fn widened(self, allowance: f64) -> Self {
+        let floor = MIN_SOFT_RATIO.max(self.hard_ratio);
+        let soft = (self.soft_ratio - allowance.max(0.0)).max(floor);
+        Self {
+            soft_ratio: soft.min(self.soft_ratio),
+            hard_ratio: self.hard_ratio,
+        }
+    }
+}
+
 /// The median of the finite values; `None` when there is none. An even
 /// count gives the mean of the two middle values.
 ///

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use telemetry_model::{PerfStatus, PerformanceRecommendation, PerformanceTestResult, Timestamp};
 
 use crate::baselines::Baselines;
-use crate::classify::{Tolerance, median};
+use crate::classify::{Tolerance, median, noise_allowance};
 use crate::error::{Error, Result};
 
 /// The message of a result without a baseline.
@@ -48,8 +48,13 @@ pub struct Outcome {
     pub unit: String,
     /// measured / baseline, when both are known.
     pub ratio: Option<f64>,
-    /// The ratios it was judged by; `None` without a baseline.
+    /// The ratios it was judged by (the baseline's, its soft ratio
+    /// lowered by the noise allowance); `None` without a baseline.
     pub tolerance: Option<Tolerance>,
+    /// How much the soft ratio was lowered for the repetitions' spread
+    /// ([`crate::noise_allowance`]); `None` with fewer than three.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_allowance: Option<f64>,
     /// Throughput of each repetition.
     pub samples: Vec<f64>,
     /// One line for people: the verdict and why.
@@ -133,7 +138,8 @@ fn judge(m: &Measurement, baselines: &Baselines, now: Timestamp) -> Result<Outco
             measured_unit: m.unit.clone(),
         });
     }
-    let tolerance = entry.map(|e| e.tolerance());
+    let allowance = noise_allowance(&m.samples);
+    let tolerance = entry.map(|e| e.tolerance().widened(allowance.unwrap_or(0.0)));
     let ratio = match (measured, entry) {
         (Some(v), Some(e)) => Some(v / e.baseline),
         _ => None,
@@ -145,15 +151,28 @@ fn judge(m: &Measurement, baselines: &Baselines, now: Timestamp) -> Result<Outco
         ),
         (Some(_), None) => (PerfStatus::Passed, NO_BASELINE_MESSAGE.to_owned()),
         (Some(v), Some(e)) => {
-            let (t, ratio) = (e.tolerance(), v / e.baseline);
+            let t = e.tolerance().widened(allowance.unwrap_or(0.0));
+            let ratio = v / e.baseline;
             let status = t.classify(ratio);
+            // Said where the allowance moved the soft ratio.
+            let noise = allowance
+                .filter(|_| t.soft_ratio < e.tolerance().soft_ratio)
+                .map(|_| {
+                    format!(
+                        "; {:.2}x less {:.2} for the spread of {} repeats",
+                        e.tolerance().soft_ratio,
+                        e.tolerance().soft_ratio - t.soft_ratio,
+                        m.samples.len()
+                    )
+                })
+                .unwrap_or_default();
             let message = match status {
                 PerfStatus::Passed => format!(
-                    "{ratio:.2}x the baseline (soft breach at or below {:.2}x)",
+                    "{ratio:.2}x the baseline (soft breach at or below {:.2}x{noise})",
                     t.soft_ratio
                 ),
                 PerfStatus::SoftBreach => format!(
-                    "{ratio:.2}x the baseline: at or below the soft ratio {:.2}x",
+                    "{ratio:.2}x the baseline: at or below the soft ratio {:.2}x{noise}",
                     t.soft_ratio
                 ),
                 PerfStatus::Failed => format!(
@@ -183,6 +202,7 @@ fn judge(m: &Measurement, baselines: &Baselines, now: Timestamp) -> Result<Outco
         unit: m.unit.clone(),
         ratio,
         tolerance,
+        noise_allowance: allowance,
         samples: m.samples.clone(),
         message,
         recommendations,
@@ -228,6 +248,7 @@ mod tests {
     use telemetry_model::Severity;
 
     use super::*;
+    use crate::MIN_SOFT_RATIO;
     use crate::baselines::BaselineEntry;
 
     fn baselines(entries: &[(&str, f64, f64, f64)]) -> Baselines {
@@ -253,6 +274,40 @@ mod tests {
     }
 
     #[test]
+    fn the_spread_of_the_repeats_widens_the_soft_ratio_down_to_the_floor() {
+        let b = baselines(&[("a", 100.0, 0.9, 0.5)]);
+        let judge = |samples: &[f64]| {
+            let e = Evaluation::evaluate(&[measurement("a", samples)], &b).unwrap();
+            e.outcomes[0].clone()
+        };
+        // Median 86 (0.86x), deviations 6, 0, 4, 2, 8: a spread of 0.05.
+        let noisy = judge(&[80.0, 86.0, 90.0, 84.0, 94.0]);
+        assert_eq!(noisy.result.status, PerfStatus::Passed, "{}", noisy.message);
+        assert_eq!(noisy.noise_allowance, Some(4.0 / 86.0));
+        assert!(
+            noisy
+                .message
+                .contains("0.90x less 0.05 for the spread of 5 repeats"),
+            "{}",
+            noisy.message
+        );
+        assert!(noisy.recommendations.is_empty());
+        // The same median from steady repeats is a soft breach.
+        let steady = judge(&[86.0, 86.0, 86.0]);
+        assert_eq!(steady.result.status, PerfStatus::SoftBreach);
+        assert_eq!(steady.noise_allowance, Some(0.0));
+        // Two repeats say nothing of their noise.
+        assert_eq!(judge(&[80.0, 92.0]).noise_allowance, None);
+        assert_eq!(judge(&[80.0, 92.0]).result.status, PerfStatus::SoftBreach);
+        // However wide the spread, a drop of 25 % or more stays a soft breach
+        // and one to the hard ratio a failure.
+        let wide = judge(&[40.0, 74.0, 150.0]);
+        assert_eq!(wide.tolerance.unwrap().soft_ratio, MIN_SOFT_RATIO);
+        assert_eq!(wide.result.status, PerfStatus::SoftBreach);
+        assert_eq!(judge(&[10.0, 50.0, 90.0]).result.status, PerfStatus::Failed);
+    }
+
+    #[test]
     fn statuses_messages_and_recommendations() {
         let b = baselines(&[
             ("fast", 100.0, 0.8, 0.5),
@@ -262,7 +317,8 @@ mod tests {
         ]);
         let ms = [
             measurement("fast", &[99.0, 101.0, 100.0]),
-            measurement("soft", &[80.0, 10.0, 200.0]),
+            // The median of steady repeats (and two outliers): no allowance.
+            measurement("soft", &[80.0, 10.0, 200.0, 80.0, 80.0]),
             measurement("hard", &[50.0]),
             measurement("new", &[7.0, 9.0]),
             measurement("empty", &[]),

@@ -87,7 +87,10 @@ mod record;
 mod report;
 
 pub use baselines::{BASELINES_SCHEMA_VERSION, BaselineEntry, Baselines};
-pub use classify::{DEFAULT_HARD_RATIO, DEFAULT_SOFT_RATIO, MIN_SOFT_RATIO, Tolerance, median};
+pub use classify::{
+    DEFAULT_HARD_RATIO, DEFAULT_SOFT_RATIO, MAX_NOISE_ALLOWANCE, MIN_NOISE_REPEATS, MIN_SOFT_RATIO,
+    Tolerance, median, noise_allowance,
+};
 pub use error::{Error, Result};
 pub use evaluate::{Counts, Evaluation, Measurement, NO_BASELINE_MESSAGE, Outcome};
 pub use gate::{Gate, Verdict, finish};

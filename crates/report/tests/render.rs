@@ -180,9 +180,16 @@ fn metrics_that_are_always_null_say_why() {
     assert!(!html.contains("id=\"chart-gpu-util\""));
     assert!(!html.contains("id=\"chart-gpu-mem\""));
     assert!(html.contains(&format!("— {n} of {n} samples", n = run.snapshots.len())));
-    // No note for the throughput: an empty chart says why.
-    assert!(html.contains("No data: the steps reported no throughput"));
+    // No note for the throughput: an empty chart says why, and a perf run
+    // where its measured throughput is.
+    assert!(html.contains(
+        "No data: no throughput while the steps ran; the measured throughput is under \
+         Performance tests"
+    ));
     assert!(html.contains("class=\"chart empty\" id=\"chart-throughput\""));
+    run.perf_tests.clear();
+    let html = render_html(&run.input());
+    assert!(html.contains("No data: the steps reported no throughput while they ran"));
 }
 
 #[test]
