@@ -369,10 +369,16 @@ impl Sink for PlainSink {
 
 /// A live display on a terminal (feature `live`): transition lines stay in the scroll-back,
 /// a bar below them shows the running step and is refreshed every second.
+///
+/// The bar is drawn only while a step runs: before the first step starts
+/// and after the run ends, lines are written as they are, so no spinner is
+/// ever left on a line of its own.
 #[cfg(feature = "live")]
 #[derive(Debug)]
 pub struct LiveSink {
     bar: indicatif::ProgressBar,
+    /// Whether the bar is on the screen (a step has started).
+    drawn: bool,
 }
 
 #[cfg(feature = "live")]
@@ -380,11 +386,20 @@ impl LiveSink {
     /// A live display on stderr.
     pub fn stderr() -> Self {
         let bar =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
         let style = indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
         bar.set_style(style);
-        Self { bar }
+        Self { bar, drawn: false }
+    }
+
+    /// A line above the bar (or just a line, while there is none).
+    fn println(&self, text: &str) {
+        if self.drawn {
+            self.bar.println(text);
+        } else {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        }
     }
 }
 
@@ -394,18 +409,28 @@ impl Sink for LiveSink {
         match event {
             Event::StepProgress { .. } => {
                 self.bar.set_message(line(event).trim_start().to_owned());
-                self.bar.tick();
+                if self.drawn {
+                    self.bar.tick();
+                }
             }
             Event::StepStarted { .. } => {
-                self.bar.println(line(event));
+                self.println(&line(event));
                 self.bar.set_message(line(event));
+                if !self.drawn {
+                    self.bar
+                        .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    self.drawn = true;
+                }
                 self.bar.enable_steady_tick(Duration::from_millis(250));
             }
             Event::RunFinished { .. } => {
-                self.bar.finish_and_clear();
-                self.bar.println(line(event));
+                if self.drawn {
+                    self.bar.finish_and_clear();
+                    self.drawn = false;
+                }
+                self.println(&line(event));
             }
-            _ => self.bar.println(line(event)),
+            _ => self.println(&line(event)),
         }
     }
 
@@ -414,7 +439,11 @@ impl Sink for LiveSink {
     }
 
     fn suspend(&mut self, write: &mut dyn FnMut()) {
-        self.bar.suspend(write);
+        if self.drawn {
+            self.bar.suspend(write);
+        } else {
+            write();
+        }
     }
 }
 

@@ -196,7 +196,15 @@ pub(crate) struct State {
     last_persist: Timestamp,
     root: ArtifactRoot,
     retention: Retention,
+    /// Under a live display: the last, unfinished line of a step's stdout
+    /// (`[0]`) and stderr (`[1]`), held back until its newline comes, so
+    /// that the bar is never drawn on the same line.
+    partial: [Vec<u8>; 2],
 }
+
+/// Longest unfinished line held back under a live display; a longer one
+/// is shown as it is.
+const MAX_PARTIAL_LINE: usize = 64 * 1024;
 
 struct Shared {
     state: Mutex<State>,
@@ -345,6 +353,7 @@ impl ProgressTracker {
             finished: false,
             root: options.root,
             retention: options.retention,
+            partial: Default::default(),
         };
         let skipped = steps.len() - order as usize;
         let eta = state.estimate().remaining;
@@ -689,22 +698,58 @@ impl ProgressTracker {
     }
 
     /// Writes output that is not the tracker's own (a wrapped step's stdout
-    /// or stderr) without tearing the live display. Errors are ignored.
+    /// or stderr) without tearing the live display: under one, whole lines
+    /// only, each above the bar (an unfinished line waits for its newline,
+    /// or for [`ProgressTracker::flush_output`]); otherwise the bytes as
+    /// they come. Errors are ignored.
     pub fn print_output(&self, to_stderr: bool, bytes: &[u8]) {
-        use std::io::Write as _;
-        let mut write = || {
-            let _ = if to_stderr {
-                std::io::stderr().write_all(bytes)
-            } else {
-                let mut out = std::io::stdout();
-                out.write_all(bytes).and_then(|()| out.flush())
-            };
-        };
-        if self.live_display {
-            self.lock().sink.suspend(&mut write);
-        } else {
-            write();
+        if !self.live_display {
+            write_output(to_stderr, bytes);
+            return;
         }
+        let mut state = self.lock();
+        let partial = &mut state.partial[usize::from(to_stderr)];
+        partial.extend_from_slice(bytes);
+        let whole = match partial.iter().rposition(|&b| b == b'\n') {
+            Some(end) => end + 1,
+            None if partial.len() > MAX_PARTIAL_LINE => partial.len(),
+            None => return,
+        };
+        let lines: Vec<u8> = partial.drain(..whole).collect();
+        state.sink.suspend(&mut || write_output(to_stderr, &lines));
+    }
+
+    /// Shows what [`ProgressTracker::print_output`] held back of an
+    /// unfinished line, ended with a newline: call it when the output's
+    /// writer is done (a step's process exited).
+    pub fn flush_output(&self) {
+        if !self.live_display {
+            return;
+        }
+        let mut state = self.lock();
+        for to_stderr in [false, true] {
+            let mut line = std::mem::take(&mut state.partial[usize::from(to_stderr)]);
+            if !line.is_empty() {
+                line.push(b'\n');
+                state.sink.suspend(&mut || write_output(to_stderr, &line));
+            }
+        }
+    }
+
+    /// Runs `write` with the display cleared, so that what it prints
+    /// (a diagnostic of the caller's) lands above a live bar rather than
+    /// on it.
+    pub fn suspend_display(&self, write: impl FnOnce()) {
+        if !self.live_display {
+            write();
+            return;
+        }
+        let mut write = Some(write);
+        self.lock().sink.suspend(&mut || {
+            if let Some(write) = write.take() {
+                write();
+            }
+        });
     }
 
     /// Refreshes the display and persists in-step progress. The background
@@ -776,6 +821,17 @@ impl Drop for ProgressTracker {
             state.apply_retention(true);
         }
     }
+}
+
+/// Writes a step's output to this process's stdout or stderr.
+fn write_output(to_stderr: bool, bytes: &[u8]) {
+    use std::io::Write as _;
+    let _ = if to_stderr {
+        std::io::stderr().write_all(bytes)
+    } else {
+        let mut out = std::io::stdout();
+        out.write_all(bytes).and_then(|()| out.flush())
+    };
 }
 
 /// The refresh thread: sleeps until [`State::refresh_due_in`] says a tick

@@ -35,6 +35,7 @@
 //! assert!(!html.contains("<script"));
 //! ```
 
+pub mod compare;
 mod format;
 mod frame;
 mod html;

@@ -241,6 +241,11 @@ impl Session {
             std::path::absolute(tracker.dir()).unwrap_or_else(|_| tracker.dir().to_owned());
         let signals = Signals::install(&tracker)?;
         drop(held);
+        // Diagnostics land above a live bar, never on it.
+        let reporter: Arc<dyn Reporter> = Arc::new(AboveTheDisplay {
+            inner: reporter,
+            tracker: Arc::downgrade(&tracker),
+        });
         let storage = Arc::new(StorageLedger::new(Arc::clone(&reporter)));
         let observers = Observers::new(observers, Arc::clone(&reporter));
         observers.emit(&Event::Started {
@@ -560,6 +565,8 @@ impl Session {
         for tee in tees {
             let _ = tee.join();
         }
+        // An unfinished last line of its output, held back under a live bar.
+        tracker.flush_output();
         follower.finish();
         let waited = waited.map_err(Error::Wait)?;
         let (code, reason) = describe(waited.status);
@@ -632,6 +639,32 @@ impl Session {
                 tracker.print_output(to_stderr, &buf[..n]);
             }
         })
+    }
+}
+
+/// The caller's reporter, its words printed with the tracker's live display
+/// out of the way (while the tracker lives).
+struct AboveTheDisplay {
+    inner: Arc<dyn Reporter>,
+    tracker: std::sync::Weak<ProgressTracker>,
+}
+
+impl AboveTheDisplay {
+    fn say(&self, say: impl FnOnce(&dyn Reporter)) {
+        match self.tracker.upgrade() {
+            Some(tracker) => tracker.suspend_display(|| say(&*self.inner)),
+            None => say(&*self.inner),
+        }
+    }
+}
+
+impl Reporter for AboveTheDisplay {
+    fn warn(&self, text: &str) {
+        self.say(|inner| inner.warn(text));
+    }
+
+    fn error(&self, text: &str) {
+        self.say(|inner| inner.error(text));
     }
 }
 

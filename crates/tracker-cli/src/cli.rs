@@ -61,6 +61,8 @@ pub enum Command {
     Watch(WatchArgs),
     /// Write one run to a file (or stdout) as JSON, Markdown or a self-contained HTML report.
     Export(ExportArgs),
+    /// Compare runs step by step: durations, CPU, memory, throughput, status, with deltas.
+    Compare(CompareArgs),
     /// Convert a run's telemetry and step durations to TensorBoard event files.
     Tensorboard(TensorboardArgs),
     /// Run a pipeline N times and gate each step's throughput against stored baselines.
@@ -240,6 +242,28 @@ pub struct TensorboardArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Each step of every run is shown with its duration, CPU seconds, peak memory and \
+throughput, and each run's figures against the first run's (absolute and relative deltas). A \
+step only some runs have says `not in this run`. A change is flagged (slower, faster, lower or \
+higher throughput, failed, fixed) when it is beyond the noise of the pipeline's history: three \
+median absolute deviations of the step over its last 20 completed runs, and at least 10 % (and \
+1 s for durations). Exit status: 0, whatever changed; 2 for an unknown run or a bad flag."
+)]
+pub struct CompareArgs {
+    /// Two or more runs (run id, unique id prefix, path below run-tracker/, or `latest`); deltas
+    /// are against the first.
+    #[arg(value_name = "RUN", num_args = 2.., required = true)]
+    pub runs: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+    /// File to write (replaced atomically); `-` or absent writes to stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Run id, unique id prefix, path below run-tracker/, or `latest`.
     #[arg(value_name = "RUN")]
@@ -353,6 +377,19 @@ pub enum StatusFormat {
     Human,
     /// One JSON object.
     Json,
+}
+
+/// `tracker compare --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// Tables for a terminal.
+    Table,
+    /// The comparison as one JSON document.
+    Json,
+    /// The tables in Markdown.
+    Markdown,
+    /// One self-contained HTML page, in the style of the run report.
+    Html,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

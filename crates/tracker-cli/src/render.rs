@@ -14,15 +14,15 @@ pub(crate) enum Align {
 /// A table whose columns are as wide as their widest cell.
 #[derive(Debug)]
 pub(crate) struct Table {
-    headers: Vec<&'static str>,
+    headers: Vec<String>,
     align: Vec<Align>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub(crate) fn new(columns: &[(&'static str, Align)]) -> Self {
+    pub(crate) fn new(columns: &[(&str, Align)]) -> Self {
         Self {
-            headers: columns.iter().map(|(h, _)| *h).collect(),
+            headers: columns.iter().map(|(h, _)| (*h).to_owned()).collect(),
             align: columns.iter().map(|(_, a)| *a).collect(),
             rows: Vec::new(),
         }
@@ -46,8 +46,7 @@ impl Table {
             })
             .collect();
         let mut out = String::new();
-        let headers: Vec<String> = self.headers.iter().map(|h| (*h).to_owned()).collect();
-        for cells in std::iter::once(&headers).chain(&self.rows) {
+        for cells in std::iter::once(&self.headers).chain(&self.rows) {
             let mut line = String::new();
             for (c, cell) in cells.iter().enumerate() {
                 if c > 0 {

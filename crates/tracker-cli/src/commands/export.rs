@@ -50,9 +50,21 @@ pub(crate) fn run(
     if args.format == ExportFormat::Json {
         bytes.push(b'\n');
     }
-    match args.output.as_deref() {
-        None => out.write_all(&bytes)?,
-        Some(path) if path == Path::new("-") => out.write_all(&bytes)?,
+    deliver(&bytes, args.output.as_deref(), out, err)?;
+    Ok(Outcome::Success)
+}
+
+/// Writes a document to `output` (replaced atomically, and said on `err`)
+/// or, without one or with `-`, to `out`.
+pub(crate) fn deliver(
+    bytes: &[u8],
+    output: Option<&Path>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match output {
+        None => out.write_all(bytes)?,
+        Some(path) if path == Path::new("-") => out.write_all(bytes)?,
         Some(path) => {
             if path.is_dir() {
                 anyhow::bail!(
@@ -61,12 +73,12 @@ pub(crate) fn run(
                 );
             }
             // Replaced atomically: an existing file is kept or fully replaced.
-            manifest::write_atomic(path, &bytes, true)
+            manifest::write_atomic(path, bytes, true)
                 .with_context(|| format!("cannot write --output {}", path.display()))?;
             writeln!(err, "wrote {}", path.display())?;
         }
     }
-    Ok(Outcome::Success)
+    Ok(())
 }
 
 /// Artifact links relative to where the document goes: the directory of

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each writes its result to `out` (stdout) and
 //! diagnostics to `err` (stderr), so tests can run them without a process.
 
+pub(crate) mod compare;
 pub(crate) mod config;
 pub(crate) mod export;
 pub(crate) mod list;

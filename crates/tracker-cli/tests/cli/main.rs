@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions may unwrap too.
 #![allow(clippy::unwrap_used)]
 
+mod compare;
 mod config;
 mod errors;
 mod export;
@@ -11,6 +12,7 @@ mod fixture;
 mod list;
 mod perf_tests;
 mod prune;
+mod pty;
 mod run;
 mod show;
 
