@@ -43,6 +43,7 @@ mod links;
 mod markdown;
 mod sections;
 mod svg;
+pub mod trend;
 
 use telemetry_model::{
     PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, TelemetrySnapshot,

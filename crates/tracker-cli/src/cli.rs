@@ -63,6 +63,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Compare runs step by step: durations, CPU, memory, throughput, status, with deltas.
     Compare(CompareArgs),
+    /// Show how a pipeline's steps change over its runs: median, p90, drift.
+    Trend(TrendArgs),
     /// Convert a run's telemetry and step durations to TensorBoard event files.
     Tensorboard(TensorboardArgs),
     /// Run a pipeline N times and gate each step's throughput against stored baselines.
@@ -264,6 +266,29 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "For each step of the pipeline: its duration (and throughput, where the steps \
+report one) over the last N completed runs, oldest to newest as a sparkline, the median, the \
+90th percentile, the change of the newer half's median against the older half's, and a verdict: \
+getting slower or faster when the change is beyond three median absolute deviations of the runs \
+and at least 10 %, steady otherwise, `too few runs` under six."
+)]
+pub struct TrendArgs {
+    /// The pipeline [default: the pipeline of the newest run].
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
+    /// Only this step.
+    #[arg(long, value_name = "STEP")]
+    pub step: Option<String>,
+    /// The newest N completed runs.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TrendFormat::Table)]
+    pub format: TrendFormat,
+}
+
+#[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Run id, unique id prefix, path below run-tracker/, or `latest`.
     #[arg(value_name = "RUN")]
@@ -377,6 +402,17 @@ pub enum StatusFormat {
     Human,
     /// One JSON object.
     Json,
+}
+
+/// `tracker trend --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TrendFormat {
+    /// Tables for a terminal, with sparklines.
+    Table,
+    /// The trend as one JSON document.
+    Json,
+    /// The tables in Markdown.
+    Markdown,
 }
 
 /// `tracker compare --format`.

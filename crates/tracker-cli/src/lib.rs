@@ -99,6 +99,7 @@ where
         Command::Watch(args) => commands::status::watch(&ctx, args, out, err),
         Command::Export(args) => commands::export::run(&ctx, args, out, err),
         Command::Compare(args) => commands::compare::run(&ctx, args, out, err),
+        Command::Trend(args) => commands::trend::run(&ctx, args, out, err),
         Command::Tensorboard(args) => commands::tensorboard::run(&ctx, args, out, err),
         Command::PerfTests(args) => commands::perf_tests::run(&ctx, args, out, err),
         Command::Prune(args) => commands::prune::run(&ctx, args, out, err),

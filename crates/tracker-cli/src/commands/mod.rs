@@ -11,6 +11,7 @@ pub(crate) mod run;
 pub(crate) mod show;
 pub(crate) mod status;
 pub(crate) mod tensorboard;
+pub(crate) mod trend;
 
 use std::io::Write;
 

@@ -10,11 +10,17 @@ use telemetry_model::{RunStatus, StepExecutionEntry, StepStatus, Timestamp};
 use crate::{redactions, stderr, stdout, tracker};
 
 /// One step as a run recorded it: id, status, seconds, exit code, items/s.
-type Step<'a> = (&'a str, StepStatus, f64, Option<i32>, Option<f64>);
+pub(crate) type Step<'a> = (&'a str, StepStatus, f64, Option<i32>, Option<f64>);
 
 /// Writes a finished run of `train-pipeline` named `name`, created
 /// `minute` minutes into the day, with `steps`.
-fn write_run(root: &Path, name: &str, minute: i64, status: RunStatus, steps: &[Step<'_>]) {
+pub(crate) fn write_run(
+    root: &Path,
+    name: &str,
+    minute: i64,
+    status: RunStatus,
+    steps: &[Step<'_>],
+) {
     let options = RunOptions {
         name: Some(name.to_owned()),
         sync: false,

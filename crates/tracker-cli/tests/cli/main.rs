@@ -15,6 +15,7 @@ mod prune;
 mod pty;
 mod run;
 mod show;
+mod trend;
 
 use std::path::Path;
 use std::process::{Command, Output};
