@@ -360,6 +360,95 @@ fn flags(a: &StepFigures, b: &StepFigures, noise: Noise) -> Vec<Flag> {
     flags
 }
 
+/// One step of a run against the same step in the pipeline's history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgainstHistory {
+    /// The step id.
+    pub step_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its duration in this run.
+    pub duration_seconds: Option<f64>,
+    /// The median of its durations in the earlier completed runs.
+    pub history_median_seconds: Option<f64>,
+    /// How many earlier runs completed it.
+    pub history_runs: usize,
+    /// This run's duration against that median.
+    pub change: Option<Delta>,
+    /// `Slower` or `Faster` beyond the history's noise (the same rule as
+    /// [`Comparison`]'s), else `None`.
+    pub flag: Option<Flag>,
+}
+
+/// Each completed step of `record` against the median of the same step
+/// in `history` (earlier completed runs of its pipeline; the run itself is
+/// left out). Steps no earlier run completed are left out.
+///
+/// ```
+/// use report::compare::{against_history, Flag};
+/// use telemetry_model::{PipelineRunRecord, RunStatus, StepExecutionEntry, StepStatus};
+///
+/// let run = |id: &str, secs: f64| {
+///     let mut r = PipelineRunRecord::new(id);
+///     r.status = RunStatus::Completed;
+///     let mut s = StepExecutionEntry::new("train", "Train", 1);
+///     s.status = StepStatus::Completed;
+///     s.duration_seconds = Some(secs);
+///     r.steps.push(s);
+///     r
+/// };
+/// let history = [run("h1", 100.0), run("h2", 102.0), run("h3", 98.0)];
+/// let rows = against_history(&run("now", 150.0), &history);
+/// assert_eq!(rows[0].history_median_seconds, Some(100.0));
+/// assert_eq!(rows[0].flag, Some(Flag::Slower));
+/// ```
+pub fn against_history(
+    record: &PipelineRunRecord,
+    history: &[PipelineRunRecord],
+) -> Vec<AgainstHistory> {
+    let earlier: Vec<&PipelineRunRecord> = history
+        .iter()
+        .filter(|h| h.run_id != record.run_id && h.status == RunStatus::Completed)
+        .collect();
+    record
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Completed)
+        .filter_map(|step| {
+            let mut durations: Vec<f64> = earlier
+                .iter()
+                .filter_map(|h| h.step(&step.step_id))
+                .filter(|s| s.status == StepStatus::Completed)
+                .filter_map(|s| s.duration_seconds)
+                .filter(|d| d.is_finite())
+                .collect();
+            let history_runs = durations.len();
+            let center = median(&mut durations)?;
+            let noise = deviation(durations);
+            let change = delta(Some(center), step.duration_seconds);
+            let flag = step.duration_seconds.and_then(|now| {
+                let limit = threshold(center, noise, MIN_DURATION_CHANGE);
+                if now - center > limit {
+                    Some(Flag::Slower)
+                } else if center - now > limit {
+                    Some(Flag::Faster)
+                } else {
+                    None
+                }
+            });
+            Some(AgainstHistory {
+                step_id: step.step_id.clone(),
+                name: step.label().to_owned(),
+                duration_seconds: step.duration_seconds,
+                history_median_seconds: Some(center),
+                history_runs,
+                change,
+                flag,
+            })
+        })
+        .collect()
+}
+
 /// `+12%`, `-3%`, or nothing without a relative change.
 pub fn percent(delta: Option<Delta>) -> String {
     delta

@@ -85,6 +85,9 @@ pub struct ReportInput<'a> {
     /// The run's directory, named in the Markdown header (else the
     /// record's `artifact_dir`).
     pub run_dir: Option<std::path::PathBuf>,
+    /// Earlier completed runs of the pipeline: the HTML report's "Compared
+    /// with history" section sets each step against their median.
+    pub history: &'a [PipelineRunRecord],
 }
 
 impl<'a> ReportInput<'a> {
@@ -99,6 +102,7 @@ impl<'a> ReportInput<'a> {
             now: None,
             links: ArtifactLinks::default(),
             run_dir: None,
+            history: &[],
         }
     }
 }
@@ -131,6 +135,7 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
     out.push('\n');
     sections::steps(&mut out, input);
     out.push('\n');
+    sections::history(&mut out, input);
     sections::recommendations(&mut out, input);
     out.push('\n');
     sections::perf_tests(&mut out, input);

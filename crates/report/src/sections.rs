@@ -433,6 +433,40 @@ pub(crate) fn steps(out: &mut String, input: &ReportInput<'_>) {
     out.push_str("</tbody></table></div></section>");
 }
 
+/// "Compared with history": each completed step against the median of
+/// the pipeline's earlier completed runs; left out without any.
+pub(crate) fn history(out: &mut String, input: &ReportInput<'_>) {
+    let rows = crate::compare::against_history(input.record, input.history);
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section class=\"card\" id=\"history\"><h2>Compared with history</h2>\
+         <div class=\"scroll\"><table><thead><tr><th>Step</th><th class=\"num\">This run</th>\
+         <th class=\"num\">Median before</th><th class=\"num\">Change</th><th>Verdict</th>\
+         </tr></thead><tbody>",
+    );
+    for row in rows {
+        let duration = |d: Option<f64>| d.map_or_else(|| "–".to_owned(), format_duration);
+        let verdict = row.flag.map_or_else(
+            || "<span class=\"muted\">within the noise</span>".to_owned(),
+            |flag| format!("<span class=\"badge st-warning\">{}</span>", flag.as_str()),
+        );
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\" title=\"{} earlier run{}\">{}</td>\
+             <td class=\"num\">{}</td><td>{verdict}</td></tr>",
+            esc(&row.name),
+            esc(&duration(row.duration_seconds)),
+            row.history_runs,
+            if row.history_runs == 1 { "" } else { "s" },
+            esc(&duration(row.history_median_seconds)),
+            esc(&crate::compare::percent(row.change)),
+        );
+    }
+    out.push_str("</tbody></table></div></section>\n");
+}
+
 fn evidence_value(value: &Value) -> String {
     match value {
         Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |f| grouped(f, 3)),

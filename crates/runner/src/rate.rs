@@ -9,7 +9,7 @@ use progress::ProgressTracker;
 use telemetry_model::PerformanceRecommendation;
 
 /// Completed runs of the pipeline whose step durations rate this one.
-const HISTORY_RUNS: usize = 20;
+pub(crate) const HISTORY_RUNS: usize = 20;
 
 /// What the rating found, and whether its recommendations were recorded.
 pub(crate) struct Rated {

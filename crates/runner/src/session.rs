@@ -390,7 +390,20 @@ impl Session {
         if telemetry.is_file() {
             manifest::read_jsonl(&telemetry, |_, s| samples.push(s))?;
         }
+        // The pipeline's earlier completed runs, for "Compared with history".
+        let history: Vec<PipelineRunRecord> = manifest::list_runs(
+            &self.root,
+            &manifest::Query {
+                limit: Some(rate::HISTORY_RUNS),
+                state: Some(manifest::RunState::Completed),
+                scenario: Some(self.pipeline.clone()),
+                ..manifest::Query::default()
+            },
+        )
+        .map(|listing| listing.runs.into_iter().map(|e| e.record).collect())
+        .unwrap_or_default();
         let mut input = report::ReportInput::new(record);
+        input.history = &history;
         input.snapshots = &samples;
         input.recommendations = &contents.recommendations;
         input.perf_tests = &contents.perf_tests;

@@ -190,3 +190,35 @@ fn a_supervisor_that_cannot_start_fails_the_step_with_its_name() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_runs_report_compares_it_with_the_pipelines_earlier_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path(), "[[steps]]\nid = \"a\"\nrun = \"true\"\n");
+    let mut settings = settings(dir.path(), &pipeline);
+    settings.telemetry = None;
+    let run = || {
+        runner::run(
+            &pipeline,
+            &["a".to_owned()],
+            &settings,
+            Vec::new(),
+            Arc::new(CollectingReporter::default()),
+        )
+        .unwrap()
+    };
+    let report = |ended: &runner::Ended| {
+        std::fs::read_to_string(ended.run_dir.join(runner::REPORT_FILE)).unwrap()
+    };
+    let first = run();
+    assert!(
+        !report(&first).contains("id=\"history\""),
+        "nothing to compare with"
+    );
+    let second = run();
+    assert!(
+        report(&second).contains("<h2>Compared with history</h2>"),
+        "{}",
+        report(&second)
+    );
+}

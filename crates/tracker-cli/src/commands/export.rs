@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use manifest::RunState;
-use telemetry_model::{TelemetrySnapshot, Timestamp};
+use telemetry_model::{PipelineRunRecord, TelemetrySnapshot, Timestamp};
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::commands::{Context, load_run, print_warnings, show};
@@ -44,7 +44,7 @@ pub(crate) fn run(
         ExportFormat::Html => {
             let samples = telemetry()?;
             let links = artifact_links(&view, args.output.as_deref());
-            html_report(&view, &samples, ctx.now, links).into_bytes()
+            html_report(&ctx.root, &view, &samples, ctx.now, links).into_bytes()
         }
     };
     if args.format == ExportFormat::Json {
@@ -102,14 +102,35 @@ pub(crate) fn artifact_links(view: &RunView, output: Option<&Path>) -> report::A
     }
 }
 
-/// The HTML report of a run as read from disk.
+/// Earlier completed runs of a pipeline the HTML report compares a run with.
+const HISTORY_RUNS: usize = 20;
+
+/// The HTML report of a run as read from disk, with the pipeline's
+/// history under `root`.
 pub(crate) fn html_report(
+    root: &manifest::ArtifactRoot,
     view: &RunView,
     samples: &[TelemetrySnapshot],
     now: Timestamp,
     links: report::ArtifactLinks,
 ) -> String {
+    let history: Vec<PipelineRunRecord> = view
+        .record()
+        .pipeline
+        .clone()
+        .and_then(|pipeline| {
+            let query = manifest::Query {
+                limit: Some(HISTORY_RUNS),
+                state: Some(RunState::Completed),
+                scenario: Some(pipeline),
+                ..manifest::Query::default()
+            };
+            manifest::list_runs(root, &query).ok()
+        })
+        .map(|listing| listing.runs.into_iter().map(|e| e.record).collect())
+        .unwrap_or_default();
     let mut input = report::ReportInput::new(view.record());
+    input.history = &history;
     input.snapshots = samples;
     input.recommendations = &view.contents.recommendations;
     input.perf_tests = &view.contents.perf_tests;

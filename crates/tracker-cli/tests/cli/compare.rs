@@ -198,3 +198,36 @@ fn one_run_or_an_unknown_run_is_a_usage_error() {
     assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
     assert_eq!(stdout(&out), "", "nothing half-printed");
 }
+
+#[test]
+fn the_html_report_compares_a_run_with_its_pipelines_history() {
+    let dir = history_and_two_runs();
+    let file = dir.path().join("b.html");
+    let out = tracker(
+        dir.path(),
+        &[
+            "export",
+            "b",
+            "--format",
+            "html",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&file).unwrap();
+    let section = &html[html.find("id=\"history\"").expect("a history section")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    // train: 2m10s against a median of 1m40s over 6 completed runs (a included).
+    assert!(
+        section.contains(
+            "<td>Step train</td><td class=\"num\">2m10s</td><td class=\"num\" title=\"6 earlier runs\">1m40s</td>\
+             <td class=\"num\">+30%</td><td><span class=\"badge st-warning\">slower</span></td>"
+        ),
+        "{section}"
+    );
+    assert!(
+        !section.contains("Step eval"),
+        "a failed step is not compared: {section}"
+    );
+}
