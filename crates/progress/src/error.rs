@@ -52,6 +52,20 @@ pub enum Error {
     /// The run already reached its final status; nothing may change it.
     #[error("the run has already finished")]
     Finished,
+    /// The run asked to resume completed: there is nothing left to run.
+    #[error("run `{run_id}` completed: there is nothing to resume")]
+    NothingToResume {
+        /// The run.
+        run_id: String,
+    },
+    /// The steps given do not continue the run asked to resume.
+    #[error("cannot resume run `{run_id}`: {reason}")]
+    ResumeMismatch {
+        /// The run.
+        run_id: String,
+        /// What does not match, and how to go on anyway.
+        reason: String,
+    },
     /// Installing signal handlers failed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),

@@ -77,7 +77,7 @@ pub use render::{Display, Event, PlainSink, Sink};
 pub use summary::RunSummaryDoc;
 pub use tracker::{
     Ending, LiveMetrics, MAX_ARTIFACT_PATH_BYTES, MAX_ARTIFACTS_PER_STEP, MAX_STEP_ID_LEN,
-    ProgressTracker, Report, StepResources, StepSpec, TrackerOptions, valid_step_id,
+    ProgressTracker, Report, Resume, StepResources, StepSpec, TrackerOptions, valid_step_id,
 };
 
 pub use manifest;

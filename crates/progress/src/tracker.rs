@@ -87,6 +87,25 @@ pub struct TrackerOptions {
     pub clock: Arc<dyn Clock>,
     /// Where events go instead of the display chosen by `display`.
     pub sink: Option<Box<dyn Sink>>,
+    /// Continue this earlier run instead of creating one (its completed
+    /// steps are kept; see [`Resume`]).
+    pub resume: Option<Resume>,
+}
+
+/// Which run to continue, and how strictly ([`TrackerOptions::resume`]).
+///
+/// A failed, cancelled or abandoned run goes on in the same run id and
+/// directory: each step it completed is kept as it was (not run again, its
+/// duration and artifacts stay), every other step starts afresh, and the
+/// record says it was resumed (`summary.resumptions`). The steps given must
+/// continue the run: every step it completed is among them, in the same
+/// order, unless `force`, which drops the completed steps that are gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// The run's directory name under `run-tracker/` (its run id).
+    pub run: String,
+    /// Resume even where completed steps are gone or reordered.
+    pub force: bool,
 }
 
 impl std::fmt::Debug for dyn Sink {
@@ -111,6 +130,7 @@ impl TrackerOptions {
             refresh: Some(Duration::from_secs(1)),
             history_runs: 5,
             clock: Arc::new(SystemClock),
+            resume: None,
             sink: None,
         }
     }
@@ -308,32 +328,35 @@ impl ProgressTracker {
             Default::default()
         };
         let clock = options.clock;
-        let mut order = 0;
-        let mut priors = Vec::with_capacity(steps.len());
-        // The run's first record, written with its directory: a run that
-        // exists is always listable, with its pipeline and steps.
-        let (writer, record) = RunWriter::create_with(&options.root, &options.run, |record| {
-            record.created_at = clock.now();
-            record.pipeline = Some(options.pipeline.clone());
-            record.scenario_config_path = options.scenario_config_path;
-            record.initiator = Some(options.initiator.unwrap_or_else(command_line));
-            record.status = RunStatus::Running;
-            for spec in &steps {
-                let mut entry = StepExecutionEntry::new(&spec.id, &spec.name, 0);
-                if spec.enabled {
-                    order += 1;
-                    entry.order = order;
-                    record.enabled_steps.push(spec.id.clone());
-                } else {
-                    entry.status = StepStatus::Skipped;
-                }
-                record.steps.push(entry);
-                priors.push(Prior {
-                    history: medians.get(&spec.id).copied(),
-                    expected: spec.expected.map(|d| d.as_secs_f64()),
-                });
-            }
-        })?;
+        let priors: Vec<Prior> = steps
+            .iter()
+            .map(|spec| Prior {
+                history: medians.get(&spec.id).copied(),
+                expected: spec.expected.map(|d| d.as_secs_f64()),
+            })
+            .collect();
+        let initiator = options.initiator.unwrap_or_else(command_line);
+        let (writer, record) = match &options.resume {
+            // The run's first record, written with its directory: a run
+            // that exists is always listable, with its pipeline and steps.
+            None => RunWriter::create_with(&options.root, &options.run, |record| {
+                record.created_at = clock.now();
+                record.pipeline = Some(options.pipeline.clone());
+                record.scenario_config_path = options.scenario_config_path.clone();
+                record.initiator = Some(initiator.clone());
+                record.status = RunStatus::Running;
+                record.steps = fresh_steps(&steps);
+                record.enabled_steps = enabled_ids(&record.steps);
+            })?,
+            Some(resume) => resume_run(
+                &options.root,
+                &options.run,
+                resume,
+                &steps,
+                clock.now(),
+                &initiator,
+            )?,
+        };
         let sink = options
             .sink
             .unwrap_or_else(|| sink_for(options.display, options.heartbeat));
@@ -355,12 +378,13 @@ impl ProgressTracker {
             retention: options.retention,
             partial: Default::default(),
         };
-        let skipped = steps.len() - order as usize;
+        let total = state.record.counted_steps().count();
+        let skipped = steps.len() - total;
         let eta = state.estimate().remaining;
         state.sink.show(&Event::RunStarted {
             run_id: &run_id,
             pipeline: &options.pipeline,
-            total: order as usize,
+            total,
             skipped,
             eta,
         });
@@ -821,6 +845,138 @@ impl Drop for ProgressTracker {
             state.apply_retention(true);
         }
     }
+}
+
+/// The entries of a run's steps before any ran: pending and numbered, or
+/// skipped when disabled.
+fn fresh_steps(steps: &[StepSpec]) -> Vec<StepExecutionEntry> {
+    let mut order = 0;
+    steps
+        .iter()
+        .map(|spec| {
+            let mut entry = StepExecutionEntry::new(&spec.id, &spec.name, 0);
+            if spec.enabled {
+                order += 1;
+                entry.order = order;
+            } else {
+                entry.status = StepStatus::Skipped;
+            }
+            entry
+        })
+        .collect()
+}
+
+/// The ids of the steps that count, in order.
+fn enabled_ids(steps: &[StepExecutionEntry]) -> Vec<String> {
+    steps
+        .iter()
+        .filter(|s| s.status != StepStatus::Skipped)
+        .map(|s| s.step_id.clone())
+        .collect()
+}
+
+/// Reopens `resume.run` and writes the record it goes on with: its
+/// completed steps kept, the others afresh, the resumption noted.
+fn resume_run(
+    root: &ArtifactRoot,
+    options: &RunOptions,
+    resume: &Resume,
+    steps: &[StepSpec],
+    now: Timestamp,
+    initiator: &str,
+) -> Result<(RunWriter, PipelineRunRecord)> {
+    let (mut writer, contents) = RunWriter::resume(root, &resume.run, options)?;
+    let Some(previous) = contents.record else {
+        // RunWriter::resume refuses a manifest without a record.
+        return Err(Error::Manifest(manifest::Error::NoRecord {
+            path: writer.dir().join(manifest::files::MANIFEST),
+        }));
+    };
+    let run_id = previous.run_id.clone();
+    if previous.status == RunStatus::Completed {
+        return Err(Error::NothingToResume { run_id });
+    }
+    let completed: Vec<&StepExecutionEntry> = previous
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Completed)
+        .collect();
+    let gone: Vec<String> = completed
+        .iter()
+        .filter(|s| !steps.iter().any(|spec| spec.id == s.step_id))
+        .map(|s| s.step_id.clone())
+        .collect();
+    let kept_in_new_order: Vec<&str> = steps
+        .iter()
+        .filter(|spec| completed.iter().any(|s| s.step_id == spec.id))
+        .map(|spec| spec.id.as_str())
+        .collect();
+    let kept_in_old_order: Vec<&str> = completed
+        .iter()
+        .filter(|s| !gone.contains(&s.step_id))
+        .map(|s| s.step_id.as_str())
+        .collect();
+    if !resume.force {
+        if !gone.is_empty() {
+            return Err(Error::ResumeMismatch {
+                run_id,
+                reason: format!(
+                    "it completed {} that the pipeline no longer has (--force drops them)",
+                    gone.iter()
+                        .map(|id| format!("`{id}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        if kept_in_new_order != kept_in_old_order {
+            return Err(Error::ResumeMismatch {
+                run_id,
+                reason: format!(
+                    "its completed steps ran in the order {}, the pipeline now has them in the \
+                     order {} (--force resumes anyway)",
+                    kept_in_old_order.join(", "),
+                    kept_in_new_order.join(", ")
+                ),
+            });
+        }
+    }
+    let mut record = previous.clone();
+    record.status = RunStatus::Running;
+    record.completed_at = None;
+    record.pid = Some(std::process::id());
+    record.host = writer.new_record().host;
+    record.summary.reason = None;
+    record.summary.live = None;
+    record.summary.total_duration = None;
+    let mut fresh = fresh_steps(steps);
+    let mut kept = Vec::new();
+    for entry in &mut fresh {
+        if entry.status == StepStatus::Skipped {
+            continue;
+        }
+        if let Some(done) = completed.iter().find(|s| s.step_id == entry.step_id) {
+            let order = entry.order;
+            *entry = (*done).clone();
+            entry.order = order;
+            kept.push(entry.step_id.clone());
+        }
+    }
+    record.steps = fresh;
+    record.enabled_steps = enabled_ids(&record.steps);
+    record
+        .summary
+        .resumptions
+        .push(telemetry_model::Resumption {
+            at: now,
+            initiator: Some(initiator.to_owned()),
+            host: record.host.clone(),
+            previous_status: previous.status,
+            kept,
+            dropped: gone,
+        });
+    writer.commit(&record)?;
+    Ok((writer, record))
 }
 
 /// Writes a step's output to this process's stdout or stderr.

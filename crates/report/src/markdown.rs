@@ -33,6 +33,46 @@ pub fn markdown_escape(text: &str) -> String {
     out
 }
 
+/// How often a run was resumed, and what the last resumption kept:
+/// `2 times, last at 2026-01-01 10:00:00 UTC after it failed (kept collect,
+/// train)`; `None` for a run never resumed.
+///
+/// ```
+/// use telemetry_model::{PipelineRunRecord, Resumption, RunStatus, Timestamp};
+/// let mut record = PipelineRunRecord::new("r");
+/// assert_eq!(report::resumed_line(&record), None);
+/// record.summary.resumptions.push(Resumption {
+///     at: Timestamp::from_unix_ms(0),
+///     initiator: None,
+///     host: None,
+///     previous_status: RunStatus::Cancelled,
+///     kept: vec!["collect".into()],
+///     dropped: vec![],
+/// });
+/// assert_eq!(
+///     report::resumed_line(&record).unwrap(),
+///     "once, at 1970-01-01 00:00:00 UTC after it was cancelled (kept collect)"
+/// );
+/// ```
+pub fn resumed_line(record: &telemetry_model::PipelineRunRecord) -> Option<String> {
+    let last = record.summary.resumptions.last()?;
+    let times = match record.summary.resumptions.len() {
+        1 => "once, at".to_owned(),
+        n => format!("{n} times, last at"),
+    };
+    let after = match last.previous_status {
+        telemetry_model::RunStatus::Failed => "after it failed",
+        telemetry_model::RunStatus::Cancelled => "after it was cancelled",
+        _ => "after its writer died",
+    };
+    let kept = if last.kept.is_empty() {
+        "nothing kept".to_owned()
+    } else {
+        format!("kept {}", last.kept.join(", "))
+    };
+    Some(format!("{times} {} {after} ({kept})", clock(last.at)))
+}
+
 /// `-` for a missing figure.
 const NONE: &str = "-";
 
@@ -140,6 +180,9 @@ fn header(input: &ReportInput<'_>) -> Vec<(&'static str, String)> {
         && let Some(step) = record.running_step()
     {
         fields.push(("current step", markdown_escape(step.label())));
+    }
+    if let Some(line) = resumed_line(record) {
+        fields.push(("resumed", markdown_escape(&line)));
     }
     if let Some(perf) = &record.summary.perf_tests {
         let finished = record.status.is_terminal() || input.abandoned;

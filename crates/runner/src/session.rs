@@ -70,6 +70,9 @@ pub struct Settings {
     pub supervisor: Supervisor,
     /// The rules the run is rated by at its end.
     pub thresholds: recommend::Thresholds,
+    /// Continue this failed, cancelled or abandoned run instead of
+    /// starting one: the steps it completed are kept, not run again.
+    pub resume: Option<progress::Resume>,
 }
 
 impl Settings {
@@ -89,6 +92,7 @@ impl Settings {
             workdir: pipeline.dir.clone(),
             supervisor,
             thresholds: pipeline.thresholds.clone(),
+            resume: None,
         }
     }
 }
@@ -155,13 +159,20 @@ pub fn run(
             spec
         })
         .collect();
+    let mut session = Session::start(settings, specs, observers, reporter)?;
+    // A resumed run's completed steps are kept, not run again.
+    let started = session.tracker().record();
     let plan: Vec<(String, &Step)> = pipeline
         .steps
         .iter()
         .filter(|s| selected.contains(&s.id))
+        .filter(|s| {
+            started
+                .step(&s.id)
+                .is_none_or(|e| e.status != telemetry_model::StepStatus::Completed)
+        })
         .map(|s| (s.id.clone(), s))
         .collect();
-    let mut session = Session::start(settings, specs, observers, reporter)?;
     let failure = session.run_steps(pipeline, &plan);
     session.stop_sampling();
     if session.interrupted() {
@@ -223,6 +234,7 @@ impl Session {
         options.scenario_config_path = settings.scenario.clone();
         options.run = settings.run.clone();
         options.retention = settings.retention;
+        options.resume = settings.resume.clone();
         options.heartbeat = settings.heartbeat;
         options.display = settings.display;
         // A signal between the run's creation and its guard would kill the
@@ -499,6 +511,12 @@ impl Session {
             }
         }
         let log_path = logs.join(format!("{id}.log"));
+        // An earlier attempt's files (a resumed run) are kept, renamed.
+        for earlier in [&log_path, &channel] {
+            if let Err(e) = set_aside(earlier) {
+                storage.note("log", &format!("cannot keep {}: {e}", earlier.display()));
+            }
+        }
         let log = match File::create(&log_path) {
             Ok(file) => Some(file),
             Err(e) => {
@@ -679,6 +697,28 @@ impl Reporter for AboveTheDisplay {
     fn error(&self, text: &str) {
         self.say(|inner| inner.error(text));
     }
+}
+
+/// Renames an existing `NAME.EXT` to the first free `NAME.N.EXT` (N from
+/// 1), so that a step run again (in a resumed run) does not overwrite what
+/// its earlier attempt wrote.
+fn set_aside(path: &Path) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else {
+        return Ok(());
+    };
+    for n in 1..10_000 {
+        let mut name = stem.to_owned();
+        name.push(format!(".{n}."));
+        name.push(ext);
+        let target = path.with_file_name(name);
+        if std::fs::symlink_metadata(&target).is_err() {
+            return std::fs::rename(path, target);
+        }
+    }
+    Ok(())
 }
 
 /// An error and its causes, `: `-separated, each said once.

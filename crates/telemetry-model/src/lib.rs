@@ -54,7 +54,7 @@ pub use record::{
 pub use status::{PerfStatus, RunStatus, Severity, StepStatus};
 pub use summary::{
     BaselineStatus, LiveProgress, NO_BASELINE, PerfCounts, PerfSummary, ResourceAggregate,
-    ResourceSummary, RunSummary, StepResourceSummary,
+    ResourceSummary, Resumption, RunSummary, StepResourceSummary,
 };
 pub use timestamp::Timestamp;
 pub use validate::{

@@ -58,6 +58,10 @@ pub struct RunSummary {
     pub storage_errors: Vec<String>,
     /// A perf run's marker and verdict (`perf_tests`); `None` for other runs.
     pub perf_tests: Option<PerfSummary>,
+    /// Each time the run was resumed after it failed, was cancelled or
+    /// was abandoned (`resumptions`), oldest first; empty for a run never
+    /// resumed.
+    pub resumptions: Vec<Resumption>,
     /// The Python tracker's scenario id (`scenario_id`), where it is a string.
     pub scenario_id: Option<String>,
     /// The Python tracker's scenario (`scenario`), where it is a string.
@@ -68,11 +72,12 @@ pub struct RunSummary {
 
 /// The typed keys of [`RunSummary`] other than `total_duration`, in
 /// alphabetical order.
-const TYPED_KEYS: [&str; 7] = [
+const TYPED_KEYS: [&str; 8] = [
     "live",
     "perf_tests",
     "reason",
     "resources",
+    "resumptions",
     "scenario",
     "scenario_id",
     "storage_errors",
@@ -84,6 +89,7 @@ enum Field<'a> {
     Perf(&'a PerfSummary),
     Text(&'a str),
     Resources(&'a ResourceSummary),
+    Resumptions(&'a [Resumption]),
     Lines(&'a [String]),
     Kept(&'a Value),
 }
@@ -95,6 +101,7 @@ impl Serialize for Field<'_> {
             Self::Perf(v) => v.serialize(serializer),
             Self::Text(v) => v.serialize(serializer),
             Self::Resources(v) => v.serialize(serializer),
+            Self::Resumptions(v) => v.serialize(serializer),
             Self::Lines(v) => v.serialize(serializer),
             Self::Kept(v) => v.serialize(serializer),
         }
@@ -109,6 +116,9 @@ impl RunSummary {
             "perf_tests" => self.perf_tests.as_ref().map(Field::Perf),
             "reason" => self.reason.as_deref().map(Field::Text),
             "resources" => self.resources.as_ref().map(Field::Resources),
+            "resumptions" => {
+                (!self.resumptions.is_empty()).then_some(Field::Resumptions(&self.resumptions))
+            }
             "scenario" => self.scenario.as_deref().map(Field::Text),
             "scenario_id" => self.scenario_id.as_deref().map(Field::Text),
             "storage_errors" => {
@@ -197,11 +207,36 @@ impl<'de> Visitor<'de> for SummaryVisitor {
             resources: take(&mut extra, "resources"),
             storage_errors: take(&mut extra, "storage_errors").unwrap_or_default(),
             perf_tests: take(&mut extra, "perf_tests"),
+            resumptions: take(&mut extra, "resumptions").unwrap_or_default(),
             scenario_id: take(&mut extra, "scenario_id"),
             scenario: take(&mut extra, "scenario"),
             extra,
         })
     }
+}
+
+/// One resumption of a run (`summary.resumptions`): it went on in the same
+/// run id and directory, its completed steps kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resumption {
+    /// When it was resumed.
+    pub at: Timestamp,
+    /// The command line that resumed it.
+    #[serde(default)]
+    pub initiator: Option<String>,
+    /// The machine it was resumed on.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The status it had then (`failed`, `cancelled`, or `running` for an
+    /// abandoned run).
+    pub previous_status: crate::RunStatus,
+    /// The steps kept as they were (completed before), in order.
+    #[serde(default)]
+    pub kept: Vec<String>,
+    /// Completed steps the pipeline no longer has (resumed with force):
+    /// their entries were dropped from the record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// The running step's progress as last persisted (`summary.live`).

@@ -91,8 +91,18 @@ pub struct RunArgs {
     #[arg(value_name = "PIPELINE.toml")]
     pub pipeline: PathBuf,
     /// Name the run instead of generating an id ([A-Za-z0-9][A-Za-z0-9._-]*).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "resume")]
     pub run_id: Option<String>,
+    /// Continue a failed, cancelled or abandoned run (run id, unique prefix or
+    /// `latest`): in the same run id and directory, its completed steps kept,
+    /// the others run; the pipeline file is read again.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<String>,
+    /// With --resume: go on even if the run's pipeline name, or the steps it
+    /// completed, no longer match the pipeline file (completed steps that
+    /// are gone are dropped from the run).
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// Skip this step (repeatable).
     #[arg(long, value_name = "STEP")]
     pub skip: Vec<String>,

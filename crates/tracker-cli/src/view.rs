@@ -44,6 +44,8 @@ pub(crate) struct ListEntry<'a> {
     pub kind: &'static str,
     /// A perf run's counts and verdict (`summary.perf_tests`), else null.
     pub perf_tests: Option<PerfSummary>,
+    /// How often the run was resumed (`tracker run --resume`).
+    pub resumed: usize,
 }
 
 impl<'a> ListEntry<'a> {
@@ -71,6 +73,7 @@ impl<'a> ListEntry<'a> {
                 KIND_PIPELINE
             },
             perf_tests,
+            resumed: record.summary.resumptions.len(),
         }
     }
 }

@@ -73,7 +73,11 @@ fn table(entries: &[ListEntry<'_>]) -> Table {
         table.row(vec![
             opt_cell(Some(e.run_id)),
             opt_cell(e.pipeline),
-            e.status.to_string(),
+            if e.resumed > 0 {
+                format!("{} (resumed)", e.status)
+            } else {
+                e.status.to_string()
+            },
             e.perf_tests.as_ref().map_or_else(
                 || "-".to_owned(),
                 |p| p.describe_run(e.status.is_finished()),

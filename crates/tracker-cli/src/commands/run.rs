@@ -36,6 +36,9 @@ pub(crate) fn run(
     }
     let mut settings = settings(ctx, &pipeline, args.plain, args.no_telemetry, args.interval)?;
     settings.run.name = args.run_id.clone();
+    if let Some(arg) = &args.resume {
+        settings.resume = Some(resumable(ctx, arg, &pipeline, args.force)?);
+    }
     settings.retention = ctx.retention(args.keep);
     settings.heartbeat = Duration::from_secs_f64(args.heartbeat);
     let observers: Vec<Box<dyn runner::Observer>> = args
@@ -134,6 +137,49 @@ pub(crate) fn print_recommendations(
         writeln!(err, "Report:  {}", report.display())?;
     }
     Ok(())
+}
+
+/// The run `--resume RUN` names, if it can go on: not completed, not live,
+/// and (unless `--force`) of this pipeline.
+fn resumable(
+    ctx: &Context,
+    arg: &str,
+    pipeline: &Pipeline,
+    force: bool,
+) -> anyhow::Result<progress::Resume> {
+    let entry = match manifest::resolve_run(&ctx.root, arg) {
+        Ok(entry) => entry,
+        Err(e @ manifest::Error::RunNotFound { .. }) => {
+            anyhow::bail!("--resume {arg}: {e}\nhint: {}", ctx.root_hint())
+        }
+        Err(e) => return Err(e).with_context(|| format!("--resume {arg}")),
+    };
+    let run_id = entry.run_id();
+    match entry.state {
+        manifest::RunState::Completed => {
+            anyhow::bail!("--resume {arg}: run `{run_id}` completed: there is nothing to resume")
+        }
+        manifest::RunState::Pending | manifest::RunState::Running => anyhow::bail!(
+            "--resume {arg}: run `{run_id}` is still running (its writer holds the run's lock); \
+             stop it first, or wait for it to end"
+        ),
+        _ => {}
+    }
+    let recorded = entry.record.pipeline.as_deref().unwrap_or("");
+    if recorded != pipeline.name && !force {
+        anyhow::bail!(
+            "--resume {arg}: run `{run_id}` is a run of pipeline \"{recorded}\", not \"{}\" \
+             (--force resumes it anyway)",
+            pipeline.name
+        );
+    }
+    let Some(dir_name) = entry.dir.file_name().and_then(|n| n.to_str()) else {
+        anyhow::bail!("--resume {arg}: run `{run_id}` has a directory name that is not UTF-8");
+    };
+    Ok(progress::Resume {
+        run: dir_name.to_owned(),
+        force,
+    })
 }
 
 /// The ids of the steps to run: enabled in the file, minus `--skip`, and

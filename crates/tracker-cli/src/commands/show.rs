@@ -91,6 +91,9 @@ fn header_fields(view: &RunView, now: Timestamp) -> Vec<(&'static str, String)> 
     if let Some(step) = focus_step(record).filter(|_| !view.entry.state.is_finished()) {
         fields.push(("current step", clean(step.label())));
     }
+    if let Some(line) = report::resumed_line(record) {
+        fields.push(("resumed", clean(&line)));
+    }
     if let Some(perf) = record.summary.perf_tests.clone() {
         let against = perf
             .baselines

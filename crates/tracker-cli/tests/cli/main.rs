@@ -13,6 +13,7 @@ mod list;
 mod perf_tests;
 mod prune;
 mod pty;
+mod resume;
 mod run;
 mod show;
 mod trend;
