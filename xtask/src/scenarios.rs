@@ -448,6 +448,7 @@ impl Scenario for EtaEstimate {
                 let prior = Prior {
                     history: (i % 3 != 0).then_some(30.0 + i as f64),
                     expected: Some(25.0 + 2.0 * i as f64),
+                    spread: (i % 3 != 0).then_some(0.2),
                 };
                 let phase = match i {
                     0..=4 => Phase::Done {

@@ -86,6 +86,8 @@ mod mirror {
         #[serde(default)]
         eta_snapshot_seconds: Check<Option<f64>>,
         #[serde(default)]
+        eta_range_seconds: Check<Option<[f64; 2]>>,
+        #[serde(default)]
         artifacts: Option<Seq<Str>>,
         #[serde(default)]
         exit_code: Check<Option<i32>>,

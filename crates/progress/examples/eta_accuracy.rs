@@ -196,6 +196,57 @@ pub(crate) fn errors(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<
         .collect()
 }
 
+/// The ETA ranges recorded at each step start of the measured run, each
+/// against the truth: `(held it, width / truth)`; `None` where no range was
+/// recorded (too little history).
+pub(crate) fn ranges(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<(bool, f64)>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = ArtifactRoot::new(tmp.path());
+    let clock = Arc::new(ManualClock::starting_at_ms(1_750_000_000_000));
+    let mut rng = Rng(seed);
+    let mut record = None;
+    for _ in 0..=scenario.earlier_runs {
+        record = Some(run_once(&root, &clock, scenario, noise.draw(&mut rng)));
+    }
+    let steps = record.unwrap().steps;
+    let actual: Vec<f64> = steps.iter().map(|s| s.duration_seconds.unwrap()).collect();
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let truth: f64 = actual[i..].iter().sum();
+            step.eta_range_seconds
+                .map(|[low, high]| (low <= truth && truth <= high, (high - low) / truth))
+        })
+        .collect()
+}
+
+/// Over `seeds`: the share of step starts whose range held the true
+/// remaining time, the median relative width of the ranges, and how many
+/// step starts had a range.
+pub(crate) fn coverage(
+    scenario: Scenario,
+    noise: Noise,
+    seeds: impl Iterator<Item = u64>,
+) -> (f64, f64, usize) {
+    let all: Vec<(bool, f64)> = seeds
+        .flat_map(|s| ranges(scenario, noise, s))
+        .flatten()
+        .collect();
+    let held = all.iter().filter(|(held, _)| *held).count();
+    let mut widths: Vec<f64> = all.iter().map(|(_, w)| *w).collect();
+    widths.sort_by(f64::total_cmp);
+    let n = widths.len();
+    let median = if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        widths[n / 2]
+    } else {
+        (widths[n / 2 - 1] + widths[n / 2]) / 2.0
+    };
+    (held as f64 / n.max(1) as f64, median, n)
+}
+
 /// Median and maximum error per step index over `seeds`; `None` where no
 /// ETA was shown in some run.
 pub(crate) fn stats(
@@ -242,5 +293,20 @@ fn main() {
             println!("| {} | {} |", scenario.name, cells.join(" | "));
         }
         println!();
+    }
+    println!("ETA range: share of step starts whose range held the truth, median width\n");
+    println!("| scenario | noise | held | median width | step starts |");
+    println!("|---|---|---|---|---|");
+    for noise in [PER_STEP, PER_RUN] {
+        for scenario in [THREE_RUNS, RUNS_AND_MIXED] {
+            let (held, width, n) = coverage(scenario, noise, 1..=SEEDS);
+            println!(
+                "| {} | {} | {:.0} % | {:.0} % | {n} |",
+                scenario.name,
+                noise.name,
+                100.0 * held,
+                100.0 * width
+            );
+        }
     }
 }

@@ -37,6 +37,41 @@ pub struct Prior {
     pub history: Option<f64>,
     /// Configured expected seconds.
     pub expected: Option<f64>,
+    /// How much this step's duration varied in earlier completed runs:
+    /// (90th − 10th percentile) / median, from at least
+    /// [`MIN_RANGE_RUNS`] runs.
+    pub spread: Option<f64>,
+}
+
+/// Fewest earlier completed runs of a step whose spread gives an ETA range.
+pub const MIN_RANGE_RUNS: usize = 3;
+
+/// A step's duration spread (see [`Prior::spread`]) from its durations in
+/// earlier runs; `None` with fewer than [`MIN_RANGE_RUNS`] or a zero median.
+///
+/// ```
+/// let spread = progress::eta::spread(&[90.0, 100.0, 110.0]).unwrap();
+/// assert!((spread - 0.2).abs() < 1e-12);
+/// assert_eq!(progress::eta::spread(&[90.0, 100.0]), None);
+/// ```
+pub fn spread(durations: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = durations
+        .iter()
+        .copied()
+        .filter(|d| d.is_finite())
+        .collect();
+    if v.len() < MIN_RANGE_RUNS {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
+    };
+    (median > 0.0).then(|| (rank(0.9) - rank(0.1)) / median)
 }
 
 impl Prior {
@@ -95,7 +130,23 @@ pub struct Estimate {
     pub per_step: Vec<(f64, Source)>,
     /// The factor applied to history and expected durations.
     pub scale: f64,
+    /// The band `(low, high)` the remaining time is expected in (about a
+    /// 10th to 90th percentile), when the steps still to run have a
+    /// history spread ([`Prior::spread`]); `None` otherwise.
+    pub range: Option<(f64, f64)>,
 }
+
+/// The range's half-width as a multiple of a step's history spread: the
+/// spread of a few runs understates how far the next one may fall, so the
+/// band is wider than the runs seen (calibrated on the seeded simulation of
+/// `examples/eta_accuracy.rs` to hold the truth at ≥ 80 % of step starts).
+pub const RANGE_WIDTH: f64 = 1.25;
+/// The least half-width of a step's range, relative: no history is so
+/// steady that the next run cannot differ by this much.
+pub const MIN_RANGE_HALF_WIDTH: f64 = 0.05;
+/// The half-width of a step whose history has no spread (a new step, or
+/// one with expectations only), relative.
+pub const UNKNOWN_RANGE_HALF_WIDTH: f64 = 0.5;
 
 /// Fractions below this are too noisy to extrapolate on their own.
 const MIN_FRACTION: f64 = 0.01;
@@ -106,11 +157,21 @@ const SCALE_RANGE: (f64, f64) = (0.2, 5.0);
 ///
 /// ```
 /// use progress::eta::{estimate, Phase, Prior, StepView};
-/// let step = |expected: f64, phase| StepView { prior: Prior { history: None, expected: Some(expected) }, phase };
+/// let step = |expected: f64, phase| StepView { prior: Prior { expected: Some(expected), ..Prior::default() }, phase };
 /// // Step 1 was expected to take 10 s and took 20 s: this machine is 2x slower
 /// // today, so the 30 s step still to come should take about 60 s.
 /// let eta = estimate(&[step(10.0, Phase::Done { actual: 20.0 }), step(30.0, Phase::Pending)]);
 /// assert_eq!(eta.remaining, Some(60.0));
+/// assert_eq!(eta.range, None, "no history spread, no range");
+///
+/// // With a history whose runs spread by 20 %, the 60 s come with a band.
+/// let with_history = StepView {
+///     prior: Prior { history: Some(30.0), spread: Some(0.2), ..Prior::default() },
+///     phase: Phase::Pending,
+/// };
+/// let eta = estimate(&[step(10.0, Phase::Done { actual: 20.0 }), with_history]);
+/// assert_eq!(eta.remaining, Some(60.0));
+/// assert_eq!(eta.range, Some((45.0, 75.0)));
 /// ```
 pub fn estimate(steps: &[StepView]) -> Estimate {
     let scale = run_scale(steps);
@@ -127,6 +188,8 @@ pub fn estimate(steps: &[StepView]) -> Estimate {
 
     let mut remaining = Some(0.0);
     let mut per_step = Vec::with_capacity(steps.len());
+    // The band: each step's remaining time, widened by its own spread.
+    let (mut low, mut high, mut spread_known) = (0.0, 0.0, false);
     for step in steps {
         let prior = step
             .prior
@@ -141,16 +204,39 @@ pub fn estimate(steps: &[StepView]) -> Estimate {
             },
             Phase::Running { elapsed, fraction } => running_remaining(elapsed, fraction, prior),
         };
-        per_step.push((left.unwrap_or(0.0), source));
+        let left_now = left.unwrap_or(0.0);
+        if left_now > 0.0 {
+            let half = match step.prior.spread {
+                Some(spread) => {
+                    spread_known = true;
+                    (RANGE_WIDTH * spread).max(MIN_RANGE_HALF_WIDTH)
+                }
+                None => UNKNOWN_RANGE_HALF_WIDTH,
+            };
+            // A step's own progress narrows what is left of its band.
+            let half = match step.phase {
+                Phase::Running {
+                    fraction: Some(f), ..
+                } if f.is_finite() => half * (1.0 - f.clamp(0.0, 1.0)).sqrt(),
+                _ => half,
+            };
+            low += left_now * (1.0 - half).max(0.0);
+            high += left_now * (1.0 + half);
+        }
+        per_step.push((left_now, source));
         remaining = match (remaining, left) {
             (Some(r), Some(l)) => Some(r + l),
             _ => None,
         };
     }
+    let range = remaining
+        .filter(|r| *r > 0.0 && spread_known)
+        .map(|_| (low, high));
     Estimate {
         remaining,
         per_step,
         scale,
+        range,
     }
 }
 
@@ -204,7 +290,11 @@ mod tests {
 
     fn pending(history: Option<f64>, expected: Option<f64>) -> StepView {
         StepView {
-            prior: Prior { history, expected },
+            prior: Prior {
+                history,
+                expected,
+                spread: None,
+            },
             phase: Phase::Pending,
         }
     }
@@ -280,6 +370,7 @@ mod tests {
             prior: Prior {
                 history: None,
                 expected: Some(100.0),
+                spread: None,
             },
             phase: Phase::Failed,
         };
@@ -301,6 +392,7 @@ mod tests {
             prior: Prior {
                 history: None,
                 expected: Some(1000.0),
+                spread: None,
             },
             phase: Phase::Skipped,
         };
@@ -315,6 +407,7 @@ mod tests {
             prior: Prior {
                 history: None,
                 expected: Some(100.0),
+                spread: None,
             },
             phase: Phase::Running { elapsed, fraction },
         };
@@ -347,6 +440,7 @@ mod tests {
             prior: Prior {
                 history: Some(10.0),
                 expected: None,
+                spread: None,
             },
             phase: Phase::Running {
                 elapsed: 25.0,

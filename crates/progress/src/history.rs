@@ -50,17 +50,22 @@ pub fn step_durations(
 pub fn step_medians(root: &ArtifactRoot, pipeline: &str, max_runs: usize) -> HashMap<String, f64> {
     step_durations(root, pipeline, max_runs)
         .into_iter()
-        .map(|(id, mut durations)| {
-            durations.sort_by(f64::total_cmp);
-            let n = durations.len();
-            let median = if n % 2 == 1 {
-                durations[n / 2]
-            } else {
-                (durations[n / 2 - 1] + durations[n / 2]) / 2.0
-            };
-            (id, median)
-        })
+        .filter_map(|(id, durations)| median_of(&durations).map(|m| (id, m)))
         .collect()
+}
+
+/// The median of `durations`, `None` for none.
+pub(crate) fn median_of(durations: &[f64]) -> Option<f64> {
+    let mut v = durations.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    (n > 0).then(|| {
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    })
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub enum Event<'a> {
         name: &'a str,
         /// Predicted time to the end of the run.
         eta: Option<f64>,
+        /// The band the rest of the run is expected to take, with enough
+        /// history.
+        eta_range: Option<(f64, f64)>,
         /// Run time so far.
         elapsed: f64,
     },
@@ -55,6 +58,9 @@ pub enum Event<'a> {
         message: Option<&'a str>,
         /// Predicted time to the end of the run.
         eta: Option<f64>,
+        /// The band the rest of the run is expected to take, with enough
+        /// history.
+        eta_range: Option<(f64, f64)>,
         /// Run time so far.
         elapsed: f64,
     },
@@ -149,13 +155,30 @@ fn eta_text(eta: Option<f64>) -> String {
     eta.map_or_else(|| "?".to_owned(), format_eta)
 }
 
+/// `11m (9m–14m)`: an ETA with its range, where there is one.
+fn eta_with_range(eta: Option<f64>, range: Option<(f64, f64)>) -> String {
+    match (eta, range) {
+        (Some(_), Some((low, high))) => {
+            format!(
+                "{} ({}–{})",
+                eta_text(eta),
+                format_eta(low),
+                format_eta(high)
+            )
+        }
+        _ => eta_text(eta),
+    }
+}
+
 /// The line for an event, without a trailing newline. Identical for the
 /// plain and the live display.
 ///
 /// ```
 /// use progress::render::{line, Event};
-/// let start = Event::StepStarted { order: 2, total: 5, name: "Collect expert trajectories", eta: Some(660.0), elapsed: 125.0 };
+/// let start = Event::StepStarted { order: 2, total: 5, name: "Collect expert trajectories", eta: Some(660.0), eta_range: None, elapsed: 125.0 };
 /// assert_eq!(line(&start), "Step 2/5 – Collect expert trajectories (ETA 11m, elapsed 2m)");
+/// let ranged = Event::StepStarted { order: 2, total: 5, name: "Train", eta: Some(660.0), eta_range: Some((540.0, 840.0)), elapsed: 125.0 };
+/// assert_eq!(line(&ranged), "Step 2/5 – Train (ETA 11m (9m–14m), elapsed 2m)");
 /// let done = Event::StepCompleted { order: 2, total: 5, name: "Collect expert trajectories", duration: 124.0 };
 /// assert_eq!(line(&done), "Completed step 2/5 – Collect expert trajectories in 2m04s");
 /// ```
@@ -184,10 +207,11 @@ pub fn line(event: &Event<'_>) -> String {
             total,
             name,
             eta,
+            eta_range,
             elapsed,
         } => format!(
             "Step {order}/{total} – {name} (ETA {}, elapsed {})",
-            eta_text(eta),
+            eta_with_range(eta, eta_range),
             format_elapsed(elapsed)
         ),
         Event::StepProgress {
@@ -199,6 +223,7 @@ pub fn line(event: &Event<'_>) -> String {
             rate,
             message,
             eta,
+            eta_range,
             elapsed,
         } => {
             let mut parts = Vec::new();
@@ -221,7 +246,7 @@ pub fn line(event: &Event<'_>) -> String {
             };
             format!(
                 "  step {order}/{total} – {name}{detail} (ETA {}, elapsed {})",
-                eta_text(eta),
+                eta_with_range(eta, eta_range),
                 format_elapsed(elapsed)
             )
         }
@@ -535,6 +560,7 @@ mod tests {
             rate: Some(2.0),
             message: None,
             eta: Some(30.0),
+            eta_range: None,
             elapsed,
         };
         sink.show(&Event::StepStarted {
@@ -542,6 +568,7 @@ mod tests {
             total: 2,
             name: "A",
             eta: Some(60.0),
+            eta_range: None,
             elapsed: 0.0,
         });
         let secs = |s: f64| Some(Duration::from_secs_f64(s));
@@ -592,6 +619,7 @@ mod tests {
                 rate: None,
                 message: None,
                 eta: None,
+                eta_range: None,
                 elapsed: 1.0,
             },
             Event::RunFinished {

@@ -11,7 +11,7 @@ use telemetry_model::{PipelineRunRecord, RunStatus, StepExecutionEntry, StepStat
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::eta::{Estimate, Phase, Prior, StepView, estimate};
-use crate::history::step_medians;
+use crate::history::{median_of, step_durations};
 use crate::render::{Display, Event, Sink, sink_for};
 use crate::summary::write_summary;
 
@@ -322,17 +322,21 @@ impl ProgressTracker {
                 return Err(Error::DuplicateStep(step.id.clone()));
             }
         }
-        let medians = if options.history_runs > 0 {
-            step_medians(&options.root, &options.pipeline, options.history_runs)
+        let history = if options.history_runs > 0 {
+            step_durations(&options.root, &options.pipeline, options.history_runs)
         } else {
             Default::default()
         };
         let clock = options.clock;
         let priors: Vec<Prior> = steps
             .iter()
-            .map(|spec| Prior {
-                history: medians.get(&spec.id).copied(),
-                expected: spec.expected.map(|d| d.as_secs_f64()),
+            .map(|spec| {
+                let durations = history.get(&spec.id).map_or(&[][..], Vec::as_slice);
+                Prior {
+                    history: median_of(durations),
+                    expected: spec.expected.map(|d| d.as_secs_f64()),
+                    spread: crate::eta::spread(durations),
+                }
             })
             .collect();
         let initiator = options.initiator.unwrap_or_else(command_line);
@@ -460,16 +464,18 @@ impl ProgressTracker {
     }
 
     /// Starts a pending step; records the ETA shown now as its
-    /// `eta_snapshot_seconds`.
+    /// `eta_snapshot_seconds` (and its band as `eta_range_seconds`).
     pub fn start_step(&self, step_id: &str) -> Result<()> {
         let mut state = self.lock();
         let i = state.transition(step_id, "start", &[StepStatus::Pending])?;
         let now = state.clock.now();
-        let eta = state.estimate_at(now).remaining;
+        let estimate = state.estimate_at(now);
+        let (eta, range) = (estimate.remaining, estimate.range);
         let step = &mut state.record.steps[i];
         step.status = StepStatus::Running;
         step.started_at = Some(now);
         step.eta_snapshot_seconds = eta;
+        step.eta_range_seconds = range.map(|(low, high)| [low, high]);
         state.live[i] = Live::default();
         let persisted = state.commit();
         let step = &state.record.steps[i];
@@ -481,6 +487,7 @@ impl ProgressTracker {
             total,
             name: &name,
             eta,
+            eta_range: range,
             elapsed,
         });
         self.reschedule();
@@ -1274,7 +1281,8 @@ impl State {
             return;
         };
         let now = self.clock.now();
-        let eta = self.estimate_at(now).remaining;
+        let estimate = self.estimate_at(now);
+        let (eta, eta_range) = (estimate.remaining, estimate.range);
         let total = self.total();
         let elapsed = now.seconds_since(self.record.created_at);
         let step = &self.record.steps[i];
@@ -1289,6 +1297,7 @@ impl State {
             rate: live.rate,
             message: live.message.as_deref(),
             eta,
+            eta_range,
             elapsed,
         });
         if live.changed && now.seconds_since(self.last_persist) >= PERSIST_EVERY {
@@ -1300,6 +1309,7 @@ impl State {
                 fps: live.fps,
                 message: live.message.clone(),
                 eta_seconds: eta,
+                eta_range_seconds: eta_range.map(|(low, high)| [low, high]),
                 updated_at: Some(now),
             });
             self.live[i].changed = false;

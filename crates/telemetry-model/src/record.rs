@@ -203,6 +203,11 @@ pub struct StepExecutionEntry {
     /// The ETA for the rest of the run shown when this step started.
     #[serde(default)]
     pub eta_snapshot_seconds: Option<f64>,
+    /// The band `[low, high]` the rest of the run was expected to take when
+    /// this step started (about a 10th to 90th percentile); only with enough
+    /// history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_range_seconds: Option<[f64; 2]>,
     /// Files the step produced.
     #[serde(default, deserialize_with = "null_as_default")]
     pub artifacts: Vec<String>,
@@ -229,6 +234,7 @@ impl StepExecutionEntry {
             ended_at: None,
             duration_seconds: None,
             eta_snapshot_seconds: None,
+            eta_range_seconds: None,
             artifacts: Vec::new(),
             exit_code: None,
             cpu_time_seconds: None,

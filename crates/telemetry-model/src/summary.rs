@@ -257,6 +257,9 @@ pub struct LiveProgress {
     pub message: Option<String>,
     /// Seconds left in the run, as estimated then.
     pub eta_seconds: Option<f64>,
+    /// The band `[low, high]` of the seconds left, with enough history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_range_seconds: Option<[f64; 2]>,
     /// When this was persisted.
     pub updated_at: Option<Timestamp>,
 }

@@ -26,6 +26,9 @@ struct StatusDocument<'a> {
     elapsed_seconds: Option<f64>,
     /// Predicted seconds until the run ends; null when not running or unknown.
     eta_seconds: Option<f64>,
+    /// The band of the seconds left, with enough history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eta_range_seconds: Option<[f64; 2]>,
     steps_total: usize,
     steps_completed: usize,
     current_step: Option<CurrentStep<'a>>,
@@ -95,6 +98,15 @@ fn document(view: &RunView, alive: bool, now: Timestamp) -> StatusDocument<'_> {
         }
         .map(|eta| eta.max(0.0))
     });
+    // Its band, from the same prediction, counted down the same way.
+    let eta_range_seconds = running.and_then(|step| {
+        let age_of = |t: Option<Timestamp>| t.map_or(0.0, |t| now.seconds_since(t).max(0.0));
+        let (range, age) = match live.filter(|l| l.eta_seconds.is_some()) {
+            Some(l) => (l.eta_range_seconds, age_of(l.updated_at)),
+            None => (step.eta_range_seconds, age_of(step.started_at)),
+        };
+        range.map(|[low, high]| [(low - age).max(0.0), (high - age).max(0.0)])
+    });
     StatusDocument {
         run_id: &record.run_id,
         pipeline: record.pipeline.as_deref(),
@@ -102,6 +114,7 @@ fn document(view: &RunView, alive: bool, now: Timestamp) -> StatusDocument<'_> {
         writer_alive: alive,
         elapsed_seconds: view.entry.duration_seconds(now),
         eta_seconds,
+        eta_range_seconds,
         steps_total: record.counted_steps().count(),
         steps_completed: completed_steps(record),
         current_step: running.map(|s| CurrentStep {
@@ -132,7 +145,15 @@ fn human(doc: &StatusDocument<'_>) -> String {
     };
     let eta = doc
         .eta_seconds
-        .map(|e| format!(", ETA {}", format_eta(e)))
+        .map(|e| match doc.eta_range_seconds {
+            Some([low, high]) => format!(
+                ", ETA {} ({}–{})",
+                format_eta(e),
+                format_eta(low),
+                format_eta(high)
+            ),
+            None => format!(", ETA {}", format_eta(e)),
+        })
         .unwrap_or_default();
     let mut out = format!(
         "Run {}{pipeline}: {}, {writer}, elapsed {elapsed}{eta}\n",

@@ -231,6 +231,7 @@ pub(crate) fn build() -> Fixture {
         fps: None,
         message: Some("epoch 3/10".into()),
         eta_seconds: Some(60.0),
+        eta_range_seconds: Some([40.0, 90.0]),
         updated_at: Some(at("2025-01-04T07:00:29Z")),
     });
     w.commit(&r).expect("commit");

@@ -66,6 +66,10 @@ fn status_of_a_live_run_names_the_step_and_the_writer() {
     assert_eq!(doc["current_step"]["steps_per_sec"], 200.0);
     assert_eq!(doc["current_step"]["message"], "epoch 3/10");
     assert!(doc["eta_seconds"].is_number(), "{doc}");
+    // The live band, counted down as the ETA is: both ends shrink by the
+    // same age, so their gap stays 50 s.
+    let [low, high] = [0, 1].map(|i| doc["eta_range_seconds"][i].as_f64().unwrap());
+    assert!(high >= low, "{doc}");
 
     let out = tracker(fx.root(), &["status", "gamma", "--format", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
