@@ -131,23 +131,37 @@ impl RunSummary {
 
 impl Serialize for RunSummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Typed fields and kept keys merged in key order; a typed field that
-        // is set wins over a kept value under its key.
-        let mut fields: Vec<(&str, Field<'_>)> = TYPED_KEYS
-            .iter()
-            .filter_map(|key| self.typed(key).map(|field| (*key, field)))
-            .collect();
-        fields.extend(
+        // Typed fields and kept keys merged in key order (both are sorted
+        // already: no allocation on this path, which every record write
+        // takes); a typed field that is set wins over a kept value under
+        // its key.
+        let kept = || {
             self.extra
                 .iter()
                 .filter(|(key, _)| key.as_str() != "total_duration" && self.typed(key).is_none())
-                .map(|(key, value)| (key.as_str(), Field::Kept(value))),
-        );
-        fields.sort_by(|a, b| a.0.cmp(b.0));
-        let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
+        };
+        let typed = || {
+            TYPED_KEYS
+                .iter()
+                .filter_map(|key| self.typed(key).map(|field| (*key, field)))
+        };
+        let mut map = serializer.serialize_map(Some(1 + typed().count() + kept().count()))?;
         map.serialize_entry("total_duration", &self.total_duration)?;
-        for (key, field) in &fields {
-            map.serialize_entry(key, field)?;
+        let (mut typed, mut kept) = (typed().peekable(), kept().peekable());
+        loop {
+            let typed_first = match (typed.peek(), kept.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((a, _)), Some((b, _))) => *a < b.as_str(),
+            };
+            if typed_first {
+                if let Some((key, field)) = typed.next() {
+                    map.serialize_entry(key, &field)?;
+                }
+            } else if let Some((key, value)) = kept.next() {
+                map.serialize_entry(key, &Field::Kept(value))?;
+            }
         }
         map.end()
     }
