@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use manifest::{ArtifactRoot, RunOptions};
 use progress::{Display, Ending, ManualClock, ProgressTracker, StepSpec, TrackerOptions};
-use telemetry_model::PipelineRunRecord;
+use telemetry_model::{PipelineRunRecord, StepExecutionEntry};
 
 /// Nominal step durations in seconds (61 s in all).
 pub(crate) const NOMINAL: [f64; 5] = [8.0, 14.0, 22.0, 5.0, 12.0];
@@ -170,10 +170,9 @@ fn run_once(
     record
 }
 
-/// Relative ETA error at each step start of the measured run (after
-/// `scenario.earlier_runs` runs on the same root); `None` where no ETA was
-/// shown.
-pub(crate) fn errors(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<f64>> {
+/// The steps of the measured run: the last of `scenario.earlier_runs + 1`
+/// runs on one root, durations drawn from `noise` with `seed`.
+fn measured_steps(scenario: Scenario, noise: Noise, seed: u64) -> Vec<StepExecutionEntry> {
     let tmp = tempfile::tempdir().unwrap();
     let root = ArtifactRoot::new(tmp.path());
     let clock = Arc::new(ManualClock::starting_at_ms(1_750_000_000_000));
@@ -182,7 +181,14 @@ pub(crate) fn errors(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<
     for _ in 0..=scenario.earlier_runs {
         record = Some(run_once(&root, &clock, scenario, noise.draw(&mut rng)));
     }
-    let steps = record.unwrap().steps;
+    record.unwrap().steps
+}
+
+/// Relative ETA error at each step start of the measured run (after
+/// `scenario.earlier_runs` runs on the same root); `None` where no ETA was
+/// shown.
+pub(crate) fn errors(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<f64>> {
+    let steps = measured_steps(scenario, noise, seed);
     // What really happened, as recorded (the clock rounds to milliseconds).
     let actual: Vec<f64> = steps.iter().map(|s| s.duration_seconds.unwrap()).collect();
     steps
@@ -200,15 +206,7 @@ pub(crate) fn errors(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<
 /// against the truth: `(held it, width / truth)`; `None` where no range was
 /// recorded (too little history).
 pub(crate) fn ranges(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<(bool, f64)>> {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = ArtifactRoot::new(tmp.path());
-    let clock = Arc::new(ManualClock::starting_at_ms(1_750_000_000_000));
-    let mut rng = Rng(seed);
-    let mut record = None;
-    for _ in 0..=scenario.earlier_runs {
-        record = Some(run_once(&root, &clock, scenario, noise.draw(&mut rng)));
-    }
-    let steps = record.unwrap().steps;
+    let steps = measured_steps(scenario, noise, seed);
     let actual: Vec<f64> = steps.iter().map(|s| s.duration_seconds.unwrap()).collect();
     steps
         .iter()
