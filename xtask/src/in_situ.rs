@@ -72,8 +72,9 @@ impl TrackerInSitu {
 
     /// `tracker_in_situ_fast`: the shortest interval (0.2 s), where the
     /// sample's own cost dominates. A window holds 15 samples, 3 s: one
-    /// process-table scan each (every 3 s, `sampler::DEFAULT_SCAN_EVERY`),
-    /// so every window pays its share of them. The first 3.5 s are left
+    /// process-table scan due each (every 3 s, `sampler::DEFAULT_SCAN_EVERY`;
+    /// run, or skipped when nothing new started), so every window pays its
+    /// share of them. The first 3.5 s are left
     /// out: a young tree is scanned at every sample of its first 3 s,
     /// which a long step pays once.
     pub(crate) fn fast() -> Self {
