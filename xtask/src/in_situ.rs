@@ -1,8 +1,9 @@
-//! `tracker_in_situ`: the CPU that a real `tracker run` costs while its
-//! step idles and it samples telemetry, read from outside the tracker as
-//! the kernel counts it. A user pays the cold, woken-up paths of every
-//! thread (sampling, progress channel, display refresh, supervisor), which
-//! a warm loop such as `telemetry_sample` does not see.
+//! `tracker_in_situ` and `tracker_in_situ_fast`: the CPU that a real
+//! `tracker run` costs while its step idles and it samples telemetry, read
+//! from outside the tracker as the kernel counts it. A user pays the cold,
+//! woken-up paths of every thread (sampling, progress channel, display
+//! refresh, supervisor), which a warm loop such as `telemetry_sample` does
+//! not see.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,16 +14,6 @@ use manifest::{ArtifactRoot, Query, list_runs};
 
 use crate::measure::{Plan, Scenario};
 
-/// Telemetry interval of the measured run: the default. Between two samples
-/// the tracker should do nothing, so whatever it does wake up for weighs as
-/// much as the sample itself.
-const INTERVAL: Duration = Duration::from_secs(1);
-/// Start-up, left out of the measurement: the run's creation, the first
-/// sample and process-table scan, the GPU library's probe.
-const SETTLE: Duration = Duration::from_millis(500);
-/// A window ends this long after its sample was written: half-way to the
-/// next, so each window holds exactly one sample whatever the timers' drift.
-const HALF: Duration = Duration::from_millis(500);
 /// How often the telemetry file is looked at for a new sample.
 const LOOK: Duration = Duration::from_millis(10);
 /// The step outlives the last window by this much (this process may be
@@ -41,10 +32,63 @@ name = "Idle step"
 run = "sleep $STEP_SECONDS"
 "#;
 
-/// `tracker_in_situ`: samples per millisecond of the tracker's CPU.
-#[derive(Default)]
+/// `tracker_in_situ` (or `_fast`): samples per millisecond of the
+/// tracker's CPU.
 pub(crate) struct TrackerInSitu {
+    shape: Shape,
     fixture: Option<Fixture>,
+}
+
+/// What a variant measures.
+struct Shape {
+    name: &'static str,
+    title: &'static str,
+    /// Telemetry interval of the measured run.
+    interval: Duration,
+    /// Start-up, left out of the measurement.
+    settle: Duration,
+    /// Samples in one window (one repetition).
+    samples: u32,
+}
+
+impl TrackerInSitu {
+    /// `tracker_in_situ`: the default interval (1 s), one sample a window.
+    /// Between two samples the tracker should do nothing, so whatever it
+    /// does wake up for weighs as much as the sample itself. Start-up (the
+    /// run's creation, the first sample and process-table scan, the GPU
+    /// library's probe) is the first half second.
+    pub(crate) fn default_interval() -> Self {
+        Self {
+            shape: Shape {
+                name: "tracker_in_situ",
+                title: "Tracker CPU in situ (tracker run of an idle step, --interval 1)",
+                interval: Duration::from_secs(1),
+                settle: Duration::from_millis(500),
+                samples: 1,
+            },
+            fixture: None,
+        }
+    }
+
+    /// `tracker_in_situ_fast`: the shortest interval (0.2 s), where the
+    /// sample's own cost dominates. A window holds 15 samples, 3 s: one
+    /// process-table scan due each (every 3 s, `sampler::DEFAULT_SCAN_EVERY`;
+    /// run, or skipped when nothing new started), so every window pays its
+    /// share of them. The first 3.5 s are left
+    /// out: a young tree is scanned at every sample of its first 3 s,
+    /// which a long step pays once.
+    pub(crate) fn fast() -> Self {
+        Self {
+            shape: Shape {
+                name: "tracker_in_situ_fast",
+                title: "Tracker CPU in situ (tracker run of an idle step, --interval 0.2)",
+                interval: Duration::from_millis(200),
+                settle: Duration::from_millis(3500),
+                samples: 15,
+            },
+            fixture: None,
+        }
+    }
 }
 
 struct Fixture {
@@ -54,21 +98,23 @@ struct Fixture {
 
 impl Scenario for TrackerInSitu {
     fn name(&self) -> &'static str {
-        "tracker_in_situ"
+        self.shape.name
     }
     fn title(&self) -> &'static str {
-        "Tracker CPU in situ (tracker run of an idle step, --interval 1)"
+        self.shape.title
     }
     fn unit(&self) -> &'static str {
         "samples/cpu-ms"
     }
     fn matrix(&self) -> String {
         format!(
-            "`tracker run --plain --interval {}` (this build) of one `sleep` step; CPU of the \
-             tracker's and its supervisor's threads (/proc/PID/task/*/schedstat) over windows of \
-             one sample each, from half an interval after one sample to half an interval after \
-             the next",
-            INTERVAL.as_secs_f64()
+            "`tracker run --plain --interval {}` (this build) of one `sleep` step, from {} s \
+             after it started; CPU of the tracker's and its supervisor's threads \
+             (/proc/PID/task/*/schedstat) over windows of {} sample(s) each, from half an \
+             interval after one sample to half an interval after the window's last",
+            self.shape.interval.as_secs_f64(),
+            self.shape.settle.as_secs_f64(),
+            self.shape.samples,
         )
     }
     fn setup(&mut self) -> anyhow::Result<()> {
@@ -84,7 +130,7 @@ impl Scenario for TrackerInSitu {
     }
     fn throughputs(&mut self, plan: Plan) -> Option<anyhow::Result<Vec<f64>>> {
         Some(match &self.fixture {
-            Some(fixture) => measure(fixture, plan.repeat),
+            Some(fixture) => measure(fixture, &self.shape, plan.repeat),
             None => Err(anyhow::anyhow!("setup did not run")),
         })
     }
@@ -133,18 +179,21 @@ impl Drop for Running {
     }
 }
 
-/// Runs the pipeline once and measures `repeat` windows of it, one sample
-/// each.
-fn measure(fixture: &Fixture, repeat: u32) -> anyhow::Result<Vec<f64>> {
+/// Runs the pipeline once and measures `repeat` windows of it, of
+/// `shape.samples` samples each.
+fn measure(fixture: &Fixture, shape: &Shape, repeat: u32) -> anyhow::Result<Vec<f64>> {
+    // A window ends half-way to the next sample, so that it holds exactly
+    // its samples whatever the timers' drift.
+    let half = shape.interval / 2;
     // Start-up, the sample the windows are aligned to, the windows, and a
     // margin for this process to be late on a loaded machine.
-    let step = SETTLE + INTERVAL * (repeat + 1) + HALF + MARGIN;
+    let step = shape.settle + shape.interval * (repeat * shape.samples + 1) + half + MARGIN;
     let root = fixture.dir.path().join("out");
     let child = Command::new(&fixture.tracker)
         .arg("--artifact-root")
         .arg(&root)
         .args(["run", "--plain", "--interval"])
-        .arg(INTERVAL.as_secs_f64().to_string())
+        .arg(shape.interval.as_secs_f64().to_string())
         .arg(fixture.dir.path().join("pipeline.toml"))
         .env("STEP_SECONDS", format!("{:.3}", step.as_secs_f64()))
         .env_remove("TRACKER_TELEMETRY")
@@ -166,20 +215,20 @@ fn measure(fixture: &Fixture, repeat: u32) -> anyhow::Result<Vec<f64>> {
         std::thread::sleep(LOOK);
     };
     // The step's clock starts about now.
-    sleep_until(Instant::now() + SETTLE);
-    let mut telemetry = Telemetry::find(&root)?;
+    sleep_until(Instant::now() + shape.settle);
+    let mut telemetry = Telemetry::find(&root, shape.interval)?;
     let cpu = || -> anyhow::Result<u64> { Ok(cpu_ns(tracker)? + cpu_ns(supervisor)?) };
-    sleep_until(telemetry.next_sample()? + HALF);
+    sleep_until(telemetry.next_samples(1)? + half);
     let mut cpu_before = cpu()?;
     let mut throughputs = Vec::with_capacity(repeat as usize);
     for _ in 0..repeat {
-        sleep_until(telemetry.next_sample()? + HALF);
+        sleep_until(telemetry.next_samples(shape.samples)? + half);
         let cpu_after = cpu()?;
         let used_ms = cpu_after.saturating_sub(cpu_before) as f64 / 1e6;
         if used_ms <= 0.0 {
-            bail!("the tracker used no CPU over a sample");
+            bail!("the tracker used no CPU over a window");
         }
-        throughputs.push(1.0 / used_ms);
+        throughputs.push(f64::from(shape.samples) / used_ms);
         cpu_before = cpu_after;
     }
     if running.0.try_wait()?.is_some() {
@@ -195,12 +244,16 @@ fn measure(fixture: &Fixture, repeat: u32) -> anyhow::Result<Vec<f64>> {
 /// The run's `telemetry.jsonl`, watched for new samples.
 struct Telemetry {
     path: PathBuf,
+    /// Bytes read so far.
     len: u64,
+    /// The run's telemetry interval.
+    interval: Duration,
 }
 
 impl Telemetry {
-    /// The telemetry file of the one run under `root`.
-    fn find(root: &Path) -> anyhow::Result<Self> {
+    /// The telemetry file of the one run under `root`, sampled every
+    /// `interval`.
+    fn find(root: &Path, interval: Duration) -> anyhow::Result<Self> {
         let listing = list_runs(&ArtifactRoot::new(root), &Query::default())?;
         let Some(dir) = listing
             .runs
@@ -211,21 +264,41 @@ impl Telemetry {
         };
         let path = Path::new(&dir).join(manifest::files::TELEMETRY);
         let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-        Ok(Self { path, len })
+        Ok(Self {
+            path,
+            len,
+            interval,
+        })
     }
 
-    /// Waits until a sample is appended; returns when it was seen.
-    fn next_sample(&mut self) -> anyhow::Result<Instant> {
+    /// Waits until `n` more samples (whole lines) are appended; returns when
+    /// the last was seen.
+    fn next_samples(&mut self, n: u32) -> anyhow::Result<Instant> {
+        use std::io::{Read as _, Seek as _};
         let since = Instant::now();
+        let mut seen = 0;
         loop {
             let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
             if len > self.len {
-                self.len = len;
-                return Ok(Instant::now());
+                let mut file = std::fs::File::open(&self.path)
+                    .with_context(|| format!("cannot open {}", self.path.display()))?;
+                file.seek(std::io::SeekFrom::Start(self.len))?;
+                let mut appended = Vec::new();
+                file.read_to_end(&mut appended)?;
+                // Whole lines only: a line being written counts once done.
+                let Some(end) = appended.iter().rposition(|&b| b == b'\n') else {
+                    std::thread::sleep(LOOK);
+                    continue;
+                };
+                seen += appended[..=end].iter().filter(|&&b| b == b'\n').count();
+                self.len += end as u64 + 1;
+                if seen >= n as usize {
+                    return Ok(Instant::now());
+                }
             }
-            if since.elapsed() > INTERVAL * 10 {
+            if since.elapsed() > self.interval * (n + 10) {
                 bail!(
-                    "no telemetry sample in {:.0} s ({})",
+                    "{seen} of {n} telemetry samples in {:.0} s ({})",
                     since.elapsed().as_secs_f64(),
                     self.path.display()
                 );

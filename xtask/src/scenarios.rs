@@ -28,7 +28,9 @@ pub(crate) fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(EtaEstimate::default()),
         // It reads the tracker's CPU from /proc.
         #[cfg(target_os = "linux")]
-        Box::new(crate::in_situ::TrackerInSitu::default()),
+        Box::new(crate::in_situ::TrackerInSitu::default_interval()),
+        #[cfg(target_os = "linux")]
+        Box::new(crate::in_situ::TrackerInSitu::fast()),
     ]
 }
 

@@ -2,7 +2,8 @@
 //! tree of ≤ 10 processes plus the machine, serialised and written).
 //!
 //! The tree is a shell with nine sleeping children (ten processes). Each
-//! iteration takes one sample with [`Collector::sample`] — the tree's `stat`
+//! iteration takes one sample with [`Collector::sample`] at the default
+//! interval (1 s), so reading everything: the tree's CPU clocks and `statm`
 //! files, `/proc/stat`, `/proc/meminfo`, the GPU source (none on a machine
 //! without NVML) — and appends it to a run's `telemetry.jsonl` through
 //! [`RunWriter::append_telemetry`], as `tracker run` does.
@@ -11,7 +12,9 @@
 //!   scans;
 //! - `sample_with_scan_and_write`: every sample rescans the process table
 //!   (the sampler does so every 3 s, so at a 1 s interval one sample in three
-//!   pays this).
+//!   pays this). The sampler skips a scan when no task was created since
+//!   the last one, so before each sample (untimed) a thread is started and
+//!   joined, as on a machine where something always starts.
 //!
 //! Each for both backends: `procfs/…` (Linux's default) and `sysinfo/…`
 //! (the portable one, the default elsewhere).
@@ -23,7 +26,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::{BatchSize, Criterion};
 use manifest::{ArtifactRoot, RunOptions, RunWriter};
 use sampler::{Backend, Collector, Probe, SamplerConfig, gpu};
 
@@ -71,13 +74,20 @@ fn bench(c: &mut Criterion) {
         let mut collector = Collector::new(config, gpu::detect());
         let first = collector.sample(probe(), Instant::now());
         assert!(first.memory_rss_mb.is_some(), "{first:?}");
+        let mut sample_and_write = || {
+            let snapshot = collector.sample(probe(), Instant::now());
+            writer
+                .append_telemetry(black_box(&snapshot))
+                .expect("append");
+        };
         group.bench_function(&name, |b| {
-            b.iter(|| {
-                let snapshot = collector.sample(probe(), Instant::now());
-                writer
-                    .append_telemetry(black_box(&snapshot))
-                    .expect("append");
-            });
+            if scan_every.is_zero() {
+                // A new task (pid), so that the scan is not skipped.
+                let new_task = || std::thread::spawn(|| {}).join().expect("thread");
+                b.iter_batched(new_task, |()| sample_and_write(), BatchSize::PerIteration);
+            } else {
+                b.iter(&mut sample_and_write);
+            }
         });
     }
     group.finish();

@@ -34,7 +34,7 @@ pub(crate) trait TreeSource: Send + std::fmt::Debug {
     /// Takes one sample at `now`.
     fn sample(&mut self, now: Instant) -> TreeSample;
     /// The pids the last sample measured.
-    fn pids(&self) -> Vec<u32>;
+    fn pids(&self) -> &[u32];
 }
 
 /// Measures the machine.

@@ -8,7 +8,9 @@
 //!   a scan of the process table every few seconds, not every sample: CPU %
 //!   from cumulative CPU-time deltas (so a process is measured correctly from
 //!   its second sample) and resident memory summed over the tree;
-//! - the machine's CPU % and memory; counters that do not advance or move
+//! - the machine's CPU % and memory, read at most once a second at shorter
+//!   intervals (the samples in between repeat the last reading; see
+//!   [`SamplerConfig::system_every`]); counters that do not advance or move
 //!   backwards give `null` with a note, never a bogus 100 %;
 //! - GPUs through a [`GpuSource`] (see [`gpu`]);
 //!
@@ -71,7 +73,7 @@ use std::time::{Duration, Instant};
 
 use telemetry_model::{TelemetrySnapshot, Timestamp};
 
-use crate::host::{SystemSource, TreeSource};
+use crate::host::{SystemSample, SystemSource, TreeSource};
 
 pub use gpu::{GpuSample, GpuSource};
 
@@ -85,6 +87,10 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Default time between scans of the process table for new descendants.
 pub const DEFAULT_SCAN_EVERY: Duration = Duration::from_secs(3);
+
+/// Default time between readings of the machine-wide figures (CPU %,
+/// memory): every sample at the default interval, every 5th at 200 ms.
+pub const DEFAULT_SYSTEM_EVERY: Duration = Duration::from_secs(1);
 
 /// Environment variable that turns telemetry off: `0`, `false`, `off`, `no`.
 pub const ENV_TELEMETRY: &str = "TRACKER_TELEMETRY";
@@ -107,9 +113,10 @@ pub fn clamp_interval(interval: Duration) -> Duration {
 /// How the sampler reads processes and the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// `/proc`, read directly: the cheapest (a few small reads per sample,
-    /// with the tracked processes' `stat` files kept open). Linux only;
-    /// elsewhere it falls back to [`Backend::Sysinfo`].
+    /// `/proc`, read directly: the cheapest (per tracked process and
+    /// sample, its CPU clock and one read of its `statm`, kept open; the
+    /// machine's files at most every [`SamplerConfig::system_every`]).
+    /// Linux only; elsewhere it falls back to [`Backend::Sysinfo`].
     Procfs,
     /// The sysinfo crate: every platform it supports.
     Sysinfo,
@@ -133,6 +140,20 @@ pub struct SamplerConfig {
     pub interval: Duration,
     /// Time between scans of the process table for new descendants.
     pub scan_every: Duration,
+    /// Time between readings of the machine-wide figures (CPU %, memory
+    /// used and total), as a whole number of intervals: every
+    /// `system_every / interval` samples, rounded down, and at least every
+    /// sample, so at the default interval every sample and at 200 ms every
+    /// 5th. The samples in between repeat the last reading; its CPU %
+    /// covers the time since the reading before. The first reading has no
+    /// CPU %, so the second sample reads again. Rendering `/proc/stat` and
+    /// `/proc/meminfo` costs the kernel more than reading a few processes,
+    /// and a machine's figures drift slowly.
+    ///
+    /// With the procfs backend the same cadence bounds how long a tracked
+    /// process that uses no CPU keeps its memory figure: its `statm` is
+    /// read again after as many samples (or as soon as it runs).
+    pub system_every: Duration,
     /// Where the process table is (`/proc`; tests may point elsewhere).
     /// Only the [`Backend::Procfs`] backend reads it.
     pub proc_root: PathBuf,
@@ -145,6 +166,7 @@ impl Default for SamplerConfig {
         Self {
             interval: DEFAULT_INTERVAL,
             scan_every: DEFAULT_SCAN_EVERY,
+            system_every: DEFAULT_SYSTEM_EVERY,
             proc_root: PathBuf::from("/proc"),
             backend: Backend::default(),
         }
@@ -211,11 +233,12 @@ impl Sampler {
                         let started = Instant::now();
                         let snapshot = state.sample(probe(), started);
                         sink(&snapshot);
+                        let busy = started.elapsed();
                         report.samples += 1;
-                        report.busy += started.elapsed();
+                        report.busy += busy;
+                        let wait = interval.saturating_sub(busy);
                         let (lock, wake) = &*stop;
                         let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                        let wait = interval.saturating_sub(started.elapsed());
                         let (guard, _) = wake
                             .wait_timeout_while(guard, wait, |stopped| !*stopped)
                             .unwrap_or_else(PoisonError::into_inner);
@@ -257,8 +280,48 @@ impl Drop for Sampler {
 pub struct Collector {
     config: SamplerConfig,
     tree: Option<(u32, Box<dyn TreeSource>)>,
-    system: Box<dyn SystemSource>,
+    system: Machine,
     gpu: Box<dyn GpuSource>,
+}
+
+/// The machine-wide figures, read every `every` samples; the samples in
+/// between repeat the last reading.
+#[derive(Debug)]
+struct Machine {
+    source: Box<dyn SystemSource>,
+    every: u32,
+    /// The last reading and how many samples have given it.
+    last: Option<(SystemSample, u32)>,
+}
+
+/// `config.system_every` in samples: at least 1.
+fn system_every_samples(config: &SamplerConfig) -> u32 {
+    let interval = clamp_interval(config.interval).as_nanos();
+    u32::try_from(config.system_every.as_nanos() / interval)
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+impl Machine {
+    fn new(source: Box<dyn SystemSource>, config: &SamplerConfig) -> Self {
+        Self {
+            source,
+            every: system_every_samples(config),
+            last: None,
+        }
+    }
+
+    fn sample(&mut self) -> SystemSample {
+        match &mut self.last {
+            // A reading without CPU % (the first, or a failed one) is
+            // followed by another at the next sample.
+            Some((reading, given)) if *given < self.every && reading.cpu_percent.is_some() => {
+                *given += 1;
+                reading.clone()
+            }
+            last => last.insert((self.source.sample(), 1)).0.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Collector {
@@ -279,9 +342,9 @@ impl Collector {
             _ => Box::new(portable::PortableSystem::new()),
         };
         Self {
+            system: Machine::new(system, &config),
             config,
             tree: None,
-            system,
             gpu,
         }
     }
@@ -294,6 +357,7 @@ impl Collector {
                 config.proc_root.clone(),
                 root,
                 config.scan_every,
+                system_every_samples(config),
                 tree::Units::of_this_machine(),
             )),
             _ => Box::new(portable::PortableTree::new(root, config.scan_every)),
@@ -309,7 +373,6 @@ impl Collector {
             fps: probe.fps,
             ..TelemetrySnapshot::default()
         };
-        let mut pids = Vec::new();
         match probe.root_pid {
             Some(root) => {
                 let config = &self.config;
@@ -325,7 +388,6 @@ impl Collector {
                 } else {
                     snapshot.cpu_percent_process = tree.cpu_percent;
                     snapshot.memory_rss_mb = Some(tree.rss_mb);
-                    pids = sampler.pids();
                 }
             }
             // No tree (between steps): the process fields stay null, which
@@ -337,10 +399,94 @@ impl Collector {
         snapshot.memory_system_used_mb = system.memory_used_mb;
         snapshot.memory_system_total_mb = system.memory_total_mb;
         snapshot.notes.extend(system.notes);
-        let gpu = self.gpu.sample(&pids);
+        // The tree's pids, for its GPU memory (none when it is gone).
+        let pids = self.tree.as_ref().map_or(&[][..], |(_, tree)| tree.pids());
+        let gpu = self.gpu.sample(pids);
         snapshot.gpu_util_percent = gpu.util_percent;
         snapshot.gpu_mem_used_mb = gpu.mem_used_mb;
         snapshot.notes.extend(gpu.notes);
         snapshot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine whose readings are numbered 0, 1, 2, … (as the memory
+    /// used); CPU % from the second on, unless `no_cpu`.
+    #[derive(Debug, Default)]
+    struct Numbered {
+        next: u32,
+        no_cpu: bool,
+    }
+
+    impl SystemSource for Numbered {
+        fn sample(&mut self) -> SystemSample {
+            let n = self.next;
+            self.next += 1;
+            SystemSample {
+                cpu_percent: (n > 0 && !self.no_cpu).then_some(50.0),
+                memory_used_mb: Some(f64::from(n)),
+                ..SystemSample::default()
+            }
+        }
+    }
+
+    /// The reading each of `samples` samples gives.
+    fn readings(
+        source: Numbered,
+        interval_ms: u64,
+        system_every: Duration,
+        samples: usize,
+    ) -> Vec<u32> {
+        let config = SamplerConfig {
+            interval: Duration::from_millis(interval_ms),
+            system_every,
+            ..SamplerConfig::default()
+        };
+        let mut machine = Machine::new(Box::new(source), &config);
+        (0..samples)
+            .map(|_| machine.sample().memory_used_mb.unwrap() as u32)
+            .collect()
+    }
+
+    #[test]
+    fn machine_wide_figures_are_read_every_second_and_repeated_in_between() {
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            readings(Numbered::default(), 200, second, 12),
+            [0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3],
+            "200 ms: the first reading has no CPU %, so again at once; then every 5th"
+        );
+        assert_eq!(
+            readings(Numbered::default(), 300, second, 8),
+            [0, 1, 1, 1, 2, 2, 2, 3],
+            "300 ms: every 3rd (0.9 s), never older than a second"
+        );
+        assert_eq!(
+            readings(Numbered::default(), 1000, second, 4),
+            [0, 1, 2, 3],
+            "the default interval: every sample"
+        );
+        assert_eq!(
+            readings(Numbered::default(), 200, Duration::ZERO, 3),
+            [0, 1, 2],
+            "asked for every sample"
+        );
+        assert_eq!(
+            readings(Numbered::default(), 100, second, 7),
+            [0, 1, 1, 1, 1, 1, 2],
+            "an interval below the minimum counts as the minimum"
+        );
+        let no_cpu = Numbered {
+            no_cpu: true,
+            ..Numbered::default()
+        };
+        assert_eq!(
+            readings(no_cpu, 200, second, 3),
+            [0, 1, 2],
+            "a reading without CPU % is never repeated"
+        );
     }
 }

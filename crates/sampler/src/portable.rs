@@ -25,6 +25,8 @@ pub(crate) struct PortableTree {
     schedule: ScanSchedule,
     /// pid → (start time, cumulative CPU ms) at the last sample.
     tracked: HashMap<u32, (u64, u64)>,
+    /// `tracked`'s pids.
+    pids: Vec<u32>,
     last_sample: Option<Instant>,
     cpus: f64,
 }
@@ -45,6 +47,7 @@ impl PortableTree {
             root,
             schedule: ScanSchedule::new(scan_every),
             tracked: HashMap::new(),
+            pids: Vec::new(),
             last_sample: None,
             cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
         }
@@ -122,6 +125,8 @@ impl TreeSource for PortableTree {
         self.last_sample = Some(now);
         let processes = next.len();
         self.tracked = next;
+        self.pids.clear();
+        self.pids.extend(self.tracked.keys().copied());
         TreeSample {
             cpu_percent,
             rss_mb: rss_bytes as f64 / MB,
@@ -129,8 +134,8 @@ impl TreeSource for PortableTree {
         }
     }
 
-    fn pids(&self) -> Vec<u32> {
-        self.tracked.keys().copied().collect()
+    fn pids(&self) -> &[u32] {
+        &self.pids
     }
 }
 

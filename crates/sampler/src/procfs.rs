@@ -1,13 +1,16 @@
-//! Linux `/proc` readers: one small read per process per sample.
+//! Linux `/proc` readers: per tracked process and sample, one CPU-clock
+//! read and one small `statm` read through a descriptor opened once.
 //!
 //! Parsing is separate from reading so it is tested on fixed text. Numbers
-//! stay in the kernel's units (clock ticks, pages, kB); converting them is
-//! the caller's business.
+//! stay in the kernel's units (nanoseconds or clock ticks, pages, kB);
+//! converting them is the caller's business.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::path::Path;
+
+use crate::sys::CpuClock;
 
 /// What one `/proc/<pid>/stat` line says about a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,8 +21,6 @@ pub(crate) struct ProcStat {
     pub cpu_ticks: u64,
     /// Resident set size, in pages.
     pub rss_pages: u64,
-    /// Start time after boot, in clock ticks: tells a reused pid apart.
-    pub start_ticks: u64,
     /// `Z` (zombie) and `X` (dead) processes use no CPU or memory.
     pub gone: bool,
 }
@@ -29,14 +30,13 @@ pub(crate) struct ProcStat {
 pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
     let rest = text.get(text.rfind(')')? + 1..)?;
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // After the name: state(3) ppid(4) … utime(14) stime(15) … starttime(22) vsize(23) rss(24).
+    // After the name: state(3) ppid(4) … utime(14) stime(15) … vsize(23) rss(24).
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
     let state = *fields.first()?;
     Some(ProcStat {
         ppid: u32::try_from(field(4)?).ok()?,
         cpu_ticks: field(14)?.checked_add(field(15)?)?,
         rss_pages: field(24)?,
-        start_ticks: field(22)?,
         gone: state == "Z" || state == "X",
     })
 }
@@ -49,18 +49,125 @@ pub(crate) fn read_stat(proc_root: &Path, pid: u32, buf: &mut String) -> Option<
     parse_stat(buf)
 }
 
-/// Opens `/proc/<pid>/stat` to be re-read with [`reread_stat`].
-pub(crate) fn open_stat(proc_root: &Path, pid: u32) -> Option<fs::File> {
-    fs::File::open(proc_root.join(pid.to_string()).join("stat")).ok()
+/// Resident pages from `/proc/<pid>/statm` (its second field); `None` for
+/// a process without memory (a zombie, whose fields are all 0) or text that
+/// does not parse.
+pub(crate) fn parse_statm(text: &str) -> Option<u64> {
+    let mut fields = text.split_ascii_whitespace().map(str::parse::<u64>);
+    let size = fields.next()?.ok()?;
+    let resident = fields.next()?.ok()?;
+    (size > 0).then_some(resident)
 }
 
-/// Re-reads an open `/proc/<pid>/stat` from offset 0 (the kernel renders it
-/// afresh): one system call instead of three. `None` once the process is
-/// gone (the read fails) or the text does not parse.
-pub(crate) fn reread_stat(file: &fs::File, buf: &mut [u8]) -> Option<ProcStat> {
-    use std::os::unix::fs::FileExt;
-    let n = file.read_at(buf, 0).ok()?;
-    parse_stat(std::str::from_utf8(&buf[..n]).ok()?)
+/// Whether `proc_root` is the process table of this process's pid
+/// namespace (its `self` names this process), so that its pids name the
+/// processes whose CPU clocks this process reads. `/proc` normally is; a
+/// fake table in a test, or another namespace's, is not.
+pub(crate) fn is_own_table(proc_root: &Path) -> bool {
+    fs::read_link(proc_root.join("self"))
+        .is_ok_and(|target| target.as_os_str() == std::process::id().to_string().as_str())
+}
+
+/// CPU time and memory of a process at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// CPU time of all its threads so far, ns.
+    pub cpu_ns: u64,
+    /// Resident set size, in pages.
+    pub rss_pages: u64,
+}
+
+/// One tracked process, read sample after sample through what was opened
+/// when it was found. An open `/proc/<pid>` file stays bound to that
+/// process: once it is reaped, reads fail (`ESRCH`), even if its pid is
+/// reused, so a reused pid is never mistaken for the process it was.
+#[derive(Debug)]
+pub(crate) struct ProcessReader {
+    /// `statm` when `clock` is set, `stat` otherwise.
+    file: fs::File,
+    clock: Option<CpuClock>,
+}
+
+impl ProcessReader {
+    /// Opens `pid` in `proc_root`. With `clocks` (`proc_root` is this
+    /// process's own table, [`is_own_table`]) CPU time comes from the
+    /// process's CPU clock and memory from `statm`: two cheap calls, where
+    /// the kernel renders the ~50 fields of `stat` with a permission check
+    /// and a walk over the threads. Without, or where the clock cannot be
+    /// read (a kernel emulation may not offer other processes' clocks),
+    /// both come from `stat`. `None` if the process is gone.
+    pub(crate) fn open(proc_root: &Path, pid: u32, clocks: bool) -> Option<Self> {
+        let dir = proc_root.join(pid.to_string());
+        let clock = clocks
+            .then(|| CpuClock::of_process(pid))
+            .flatten()
+            .filter(|clock| clock.read_ns().is_some());
+        let file = match clock {
+            Some(_) => fs::File::open(dir.join("statm")).ok()?,
+            None => fs::File::open(dir.join("stat")).ok()?,
+        };
+        Some(Self { file, clock })
+    }
+
+    /// Reads the process now (the kernel renders the file afresh at offset
+    /// 0: one system call, no path lookup); `ns_per_tick` converts `stat`'s
+    /// clock ticks. `None` once the process is gone (reaped, a zombie) or
+    /// the text does not parse. `buf` must hold a `stat` line (1 KiB does).
+    ///
+    /// `idle` is an earlier reading whose memory may stand for now: read
+    /// through the CPU clock, a process that used no CPU since then keeps
+    /// it and its `statm` is not read (`Reading::memory_read` is false).
+    /// A zombie (ended, not yet reaped) reads as idle until its memory is
+    /// read again, which lets it go.
+    pub(crate) fn read(
+        &self,
+        buf: &mut [u8],
+        ns_per_tick: u64,
+        idle: Option<Usage>,
+    ) -> Option<Reading> {
+        use std::os::unix::fs::FileExt;
+        match self.clock {
+            Some(clock) => {
+                // The clock first: the `statm` read after it succeeds only
+                // if the process was not reaped meanwhile, so the pid the
+                // clock named was still this process's. Unread, a pid
+                // reused meanwhile would show another clock; the next
+                // memory read fails for it anyway.
+                let cpu_ns = clock.read_ns()?;
+                if let Some(before) = idle.filter(|before| before.cpu_ns == cpu_ns) {
+                    return Some(Reading {
+                        usage: before,
+                        memory_read: false,
+                    });
+                }
+                let n = self.file.read_at(buf, 0).ok()?;
+                let rss_pages = parse_statm(std::str::from_utf8(&buf[..n]).ok()?)?;
+                Some(Reading {
+                    usage: Usage { cpu_ns, rss_pages },
+                    memory_read: true,
+                })
+            }
+            None => {
+                let n = self.file.read_at(buf, 0).ok()?;
+                let stat = parse_stat(std::str::from_utf8(&buf[..n]).ok()?)?;
+                (!stat.gone).then(|| Reading {
+                    usage: Usage {
+                        cpu_ns: stat.cpu_ticks.saturating_mul(ns_per_tick),
+                        rss_pages: stat.rss_pages,
+                    },
+                    memory_read: true,
+                })
+            }
+        }
+    }
+}
+
+/// What [`ProcessReader::read`] read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reading {
+    pub usage: Usage,
+    /// Whether the memory was read now (not kept from an idle reading).
+    pub memory_read: bool,
 }
 
 /// A `/proc` file read again and again through one open descriptor, from
@@ -109,6 +216,14 @@ impl ProcFile {
         };
         std::str::from_utf8(head).ok()
     }
+}
+
+/// The last field of `/proc/loadavg`: the pid most recently given to a
+/// new process or thread in the reader's pid namespace (or one below it).
+/// It moves whenever a task is created, so while it stands still no
+/// process can have joined a tree.
+pub(crate) fn parse_last_pid(text: &str) -> Option<u32> {
+    text.split_ascii_whitespace().nth(4)?.parse().ok()
 }
 
 /// The aggregate line of `/proc/stat`, in clock ticks.
@@ -288,7 +403,6 @@ mod tests {
                 ppid: 17,
                 cpu_ticks: 175,
                 rss_pages: 7321,
-                start_ticks: 987654,
                 gone: false
             }
         );
@@ -310,6 +424,18 @@ mod tests {
         );
         assert_eq!(parse_cpu_times("cpu  1 2\n"), None);
         assert_eq!(parse_cpu_times(""), None);
+    }
+
+    #[test]
+    fn loadavg_last_pid() {
+        assert_eq!(parse_last_pid("0.22 1.16 1.57 1/234 6699\n"), Some(6699));
+        assert_eq!(parse_last_pid("0.22 1.16 1.57 1/234\n"), None);
+        let mut file = ProcFile::new(Path::new("/proc").join("loadavg"));
+        let before = parse_last_pid(file.read_head().unwrap()).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        let after = parse_last_pid(file.read_head().unwrap()).unwrap();
+        assert_ne!(before, after, "a new process moves it");
     }
 
     #[test]
@@ -364,24 +490,119 @@ mod tests {
     }
 
     #[test]
-    fn an_open_stat_file_rereads_fresh_values_and_fails_once_the_process_is_gone() {
+    fn statm_gives_resident_pages_and_nothing_for_a_zombie() {
+        assert_eq!(parse_statm("10435 7321 1200 300 0 2500 0\n"), Some(7321));
+        assert_eq!(
+            parse_statm("0 0 0 0 0 0 0\n"),
+            None,
+            "a zombie has no memory"
+        );
+        assert_eq!(parse_statm("10435"), None, "too short");
+        assert_eq!(parse_statm("x 1"), None);
+    }
+
+    #[test]
+    fn this_process_table_is_its_own_and_a_fake_one_is_not() {
+        assert!(is_own_table(Path::new("/proc")));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_own_table(dir.path()));
+    }
+
+    /// A busy child, read sample after sample through what was opened once,
+    /// both ways: CPU time moves on, and once the child is reaped the reads
+    /// fail.
+    #[test]
+    fn an_open_process_rereads_fresh_values_and_fails_once_the_process_is_gone() {
+        for clocks in [true, false] {
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .unwrap();
+            let process = ProcessReader::open(Path::new("/proc"), child.id(), clocks).unwrap();
+            let mut buf = [0u8; 1024];
+            let first = process.read(&mut buf, 10_000_000, None).unwrap().usage;
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            // Busy: its memory is read again even when it may be kept.
+            let second = process.read(&mut buf, 10_000_000, Some(first)).unwrap();
+            assert!(second.memory_read, "{clocks}: {second:?}");
+            let second = second.usage;
+            assert!(
+                second.cpu_ns > first.cpu_ns,
+                "{clocks}: {first:?} {second:?}"
+            );
+            assert!(second.rss_pages > 0, "{clocks}: {second:?}");
+            child.kill().unwrap();
+            child.wait().unwrap();
+            assert_eq!(
+                process.read(&mut buf, 10_000_000, None),
+                None,
+                "{clocks}: reaped: the open process reads nothing"
+            );
+        }
+    }
+
+    /// The CPU clock and `stat` measure the same thing: a stopped child's
+    /// CPU time agrees to within a clock tick or two (`stat` rounds down to
+    /// whole ticks), and its memory to within what `stat` lags. While it is
+    /// stopped, an earlier reading's memory stands.
+    #[test]
+    fn the_cpu_clock_and_stat_agree() {
         let mut child = std::process::Command::new("sh")
             .args(["-c", "while :; do :; done"])
             .spawn()
             .unwrap();
-        let file = open_stat(Path::new("/proc"), child.id()).unwrap();
-        let mut buf = [0u8; 1024];
-        let first = reread_stat(&file, &mut buf).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let second = reread_stat(&file, &mut buf).unwrap();
-        assert!(second.cpu_ticks > first.cpu_ticks, "{first:?} {second:?}");
-        assert_eq!(second.start_ticks, first.start_ticks);
+        let pid = child.id();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let signal = |name: &str| {
+            std::process::Command::new("kill")
+                .args(["-s", name, &pid.to_string()])
+                .status()
+                .unwrap();
+        };
+        signal("STOP");
+        let mut buf = String::new();
+        while read_stat(Path::new("/proc"), pid, &mut buf).is_some() && !buf.contains(") T ") {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let ticks = crate::sys::clock_ticks_per_second();
+        let ns_per_tick = (1e9 / ticks) as u64;
+        let mut bytes = [0u8; 1024];
+        let by_clock = ProcessReader::open(Path::new("/proc"), pid, true).unwrap();
+        let first = by_clock.read(&mut bytes, ns_per_tick, None).unwrap();
+        // Stopped, so idle: an idle reading's memory stands, unread.
+        let pretend = Usage {
+            rss_pages: 1,
+            ..first.usage
+        };
+        assert_eq!(
+            by_clock.read(&mut bytes, ns_per_tick, Some(pretend)),
+            Some(Reading {
+                usage: pretend,
+                memory_read: false
+            })
+        );
+        let by_clock = first.usage;
+        let by_stat = ProcessReader::open(Path::new("/proc"), pid, false)
+            .unwrap()
+            .read(&mut bytes, ns_per_tick, None)
+            .unwrap()
+            .usage;
+        signal("CONT");
         child.kill().unwrap();
         child.wait().unwrap();
-        assert_eq!(
-            reread_stat(&file, &mut buf),
-            None,
-            "reaped: the open file reads nothing"
+        assert!(by_clock.cpu_ns > 0, "{by_clock:?}");
+        assert!(
+            by_clock.cpu_ns.abs_diff(by_stat.cpu_ns) <= 2 * ns_per_tick,
+            "clock {by_clock:?}, stat {by_stat:?}"
+        );
+        // `statm` sums the kernel's per-CPU memory counters; `stat` reads
+        // their running total, which lags by up to a batch (32 pages, or
+        // twice the CPUs) per CPU and counter (file, anonymous, shared).
+        let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+        let lag = 3 * cpus * 32.max(2 * cpus);
+        assert!(
+            by_clock.rss_pages.abs_diff(by_stat.rss_pages) <= lag,
+            "statm {by_clock:?}, stat {by_stat:?}"
         );
     }
 

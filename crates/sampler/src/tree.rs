@@ -1,117 +1,194 @@
-//! CPU and memory of a process tree, from `/proc`, with CPU % computed from
-//! cumulative CPU-time deltas.
+//! CPU and memory of a process tree, from `/proc` and the processes' CPU
+//! clocks, with CPU % computed from cumulative CPU-time deltas.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::host::{TreeSample, TreeSource};
-use crate::procfs::{descendants, descendants_by_children, open_stat, parent_map, reread_stat};
+use crate::procfs::{
+    ProcFile, ProcessReader, Usage, descendants, descendants_by_children, is_own_table, parent_map,
+    parse_last_pid,
+};
 use crate::schedule::ScanSchedule;
 
-/// One tracked process between two samples, with its `stat` file kept open.
+/// One tracked process between two samples.
 #[derive(Debug)]
-struct Seen {
-    start_ticks: u64,
-    cpu_ticks: u64,
-    file: std::fs::File,
+struct Tracked {
+    pid: u32,
+    reader: ProcessReader,
+    /// The last sample's reading; `None` before its first.
+    last: Option<Usage>,
+    /// Samples since its memory was last read.
+    memory_age: u32,
 }
 
 /// Samples a process tree: the root and its descendants. The process table
 /// is scanned for new descendants every `scan_every`; in between, each
-/// sample reads one `stat` file per tracked process.
+/// sample reads each tracked process through what was opened when it was
+/// found (its CPU clock and `statm`; `stat` in a table that is not this
+/// process's own), and allocates nothing.
+///
+/// A process that used no CPU since the last sample keeps its memory
+/// figure for up to `memory_every` samples: its `statm` is read again only
+/// then (or as soon as it runs). A process changes its own memory only
+/// while it runs; the kernel takes pages from a sleeping one only under
+/// pressure, which such a figure shows at most `memory_every` samples
+/// late.
+///
+/// A scan that is due is skipped when it could find nothing new: no task
+/// was created on the machine since the last scan (`/proc/loadavg`'s last
+/// pid stands still) and no tracked process went away (whose children
+/// would have moved to another parent). It would find the same tree. The
+/// last pid is believed only while it is at least every pid the tree has
+/// held: an emulated `/proc` that does not keep it (gVisor prints 0), or a
+/// pid counter that wrapped around, makes every due scan run.
 #[derive(Debug)]
 pub(crate) struct TreeSampler {
     proc_root: PathBuf,
     root: u32,
     schedule: ScanSchedule,
-    tracked: HashMap<u32, Seen>,
+    /// `/proc/loadavg`, in this process's own table only.
+    loadavg: Option<ProcFile>,
+    /// Its last pid when the last scan began.
+    last_pid_at_scan: Option<u32>,
+    /// Whether a tracked process went away since the last scan.
+    lost: bool,
+    /// The highest pid the tree has held.
+    highest_pid: u32,
+    tracked: Vec<Tracked>,
+    /// The tracked pids, in `tracked`'s order.
+    pids: Vec<u32>,
     last_sample: Option<Instant>,
-    clock_ticks: f64,
+    /// Whether processes are read through their CPU clocks.
+    clocks: bool,
+    /// Samples an idle process's memory figure stands for.
+    memory_every: u32,
+    ns_per_tick: u64,
     page_mb: f64,
     cpus: f64,
     buf: Vec<u8>,
 }
 
 impl TreeSampler {
-    pub(crate) fn new(proc_root: PathBuf, root: u32, scan_every: Duration, units: Units) -> Self {
+    pub(crate) fn new(
+        proc_root: PathBuf,
+        root: u32,
+        scan_every: Duration,
+        memory_every: u32,
+        units: Units,
+    ) -> Self {
+        let clocks = is_own_table(&proc_root);
         Self {
+            clocks,
+            memory_every: memory_every.max(1),
+            loadavg: clocks.then(|| ProcFile::new(proc_root.join("loadavg"))),
+            last_pid_at_scan: None,
+            lost: false,
+            highest_pid: root,
             proc_root,
             root,
             schedule: ScanSchedule::new(scan_every),
-            tracked: HashMap::new(),
+            tracked: Vec::new(),
+            pids: Vec::new(),
             last_sample: None,
-            clock_ticks: units.clock_ticks,
+            ns_per_tick: (1e9 / units.clock_ticks).round() as u64,
             page_mb: units.page_bytes / (1024.0 * 1024.0),
             cpus: units.cpus,
-            buf: vec![0; 4096],
+            buf: vec![0; 1024],
+        }
+    }
+
+    /// Whether a scan could find something new: a task was created since
+    /// the last scan (or that cannot be told), or a tracked process went
+    /// away. If so, what the scan about to start sees is recorded.
+    fn tree_may_have_changed(&mut self) -> bool {
+        let highest = self.highest_pid;
+        let last_pid = self
+            .loadavg
+            .as_mut()
+            .and_then(|file| file.read_head().and_then(parse_last_pid))
+            .filter(|&last| last >= highest);
+        let changed = self.lost || last_pid.is_none() || last_pid != self.last_pid_at_scan;
+        if changed {
+            self.last_pid_at_scan = last_pid;
+            self.lost = false;
+        }
+        changed
+    }
+
+    /// Scans for the tree now: keeps the tracked processes still in it and
+    /// opens the new ones.
+    fn rescan(&mut self) {
+        let found = descendants_by_children(&self.proc_root, self.root)
+            .unwrap_or_else(|| descendants(self.root, &parent_map(&self.proc_root)));
+        let mut previous = std::mem::take(&mut self.tracked);
+        for pid in found {
+            self.highest_pid = self.highest_pid.max(pid);
+            match previous.iter().position(|t| t.pid == pid) {
+                Some(i) => self.tracked.push(previous.swap_remove(i)),
+                None => {
+                    // Gone between the scan and this open: left out.
+                    if let Some(reader) = ProcessReader::open(&self.proc_root, pid, self.clocks) {
+                        self.tracked.push(Tracked {
+                            pid,
+                            reader,
+                            last: None,
+                            memory_age: 0,
+                        });
+                    }
+                }
+            }
         }
     }
 }
 
 impl TreeSource for TreeSampler {
-    fn pids(&self) -> Vec<u32> {
-        self.tracked.keys().copied().collect()
+    fn pids(&self) -> &[u32] {
+        &self.pids
     }
 
     fn sample(&mut self, now: Instant) -> TreeSample {
-        let rescan = self.schedule.scan_due(now);
-        let pids: Vec<u32> = if rescan {
-            descendants_by_children(&self.proc_root, self.root)
-                .unwrap_or_else(|| descendants(self.root, &parent_map(&self.proc_root)))
-        } else {
-            self.tracked.keys().copied().collect()
-        };
-        let mut delta_ticks = 0u64;
-        let mut rss_pages = 0u64;
-        let mut next = HashMap::with_capacity(pids.len());
-        let mut previous = std::mem::take(&mut self.tracked);
-        for pid in pids {
-            // Known processes are re-read through their open file; new ones opened.
-            let (file, prev) = match previous.remove(&pid) {
-                Some(seen) => (seen.file, Some((seen.start_ticks, seen.cpu_ticks))),
-                None => match open_stat(&self.proc_root, pid) {
-                    Some(file) => (file, None),
-                    None => continue, // exited between the scan and this read
-                },
-            };
-            let Some(stat) = reread_stat(&file, &mut self.buf) else {
-                continue; // gone
-            };
-            if stat.gone {
-                continue;
-            }
-            rss_pages += stat.rss_pages;
-            match prev {
-                Some((start, ticks)) if start == stat.start_ticks => {
-                    delta_ticks += stat.cpu_ticks.saturating_sub(ticks);
-                }
-                // A new process counts from its next sample.
-                _ => {}
-            }
-            next.insert(
-                pid,
-                Seen {
-                    start_ticks: stat.start_ticks,
-                    cpu_ticks: stat.cpu_ticks,
-                    file,
-                },
-            );
+        if self.schedule.scan_due(now) && self.tree_may_have_changed() {
+            self.rescan();
         }
+        let mut delta_ns = 0u64;
+        let mut rss_pages = 0u64;
+        let (buf, ns_per_tick, memory_every) = (&mut self.buf, self.ns_per_tick, self.memory_every);
+        let before = self.tracked.len();
+        self.tracked.retain_mut(|process| {
+            let idle = process.last.filter(|_| process.memory_age < memory_every);
+            let Some(reading) = process.reader.read(buf, ns_per_tick, idle) else {
+                return false; // gone
+            };
+            let usage = reading.usage;
+            rss_pages += usage.rss_pages;
+            // A new process counts from its next sample.
+            if let Some(before) = process.last {
+                delta_ns += usage.cpu_ns.saturating_sub(before.cpu_ns);
+            }
+            process.last = Some(usage);
+            process.memory_age = if reading.memory_read {
+                1
+            } else {
+                process.memory_age + 1
+            };
+            true
+        });
+        self.lost |= self.tracked.len() < before;
+        self.pids.clear();
+        self.pids.extend(self.tracked.iter().map(|t| t.pid));
         let cpu_percent = self.last_sample.and_then(|at| {
             let wall = now.duration_since(at).as_secs_f64();
             (wall > 0.0).then(|| {
-                let busy = delta_ticks as f64 / self.clock_ticks;
+                let busy = delta_ns as f64 / 1e9;
                 (100.0 * busy / (wall * self.cpus)).clamp(0.0, 100.0)
             })
         });
         self.last_sample = Some(now);
-        let processes = next.len();
-        self.tracked = next;
         TreeSample {
             cpu_percent,
             rss_mb: rss_pages as f64 * self.page_mb,
-            processes,
+            processes: self.tracked.len(),
         }
     }
 }
@@ -182,8 +259,13 @@ mod tests {
         proc_.set(10, 1, 1000, 100, 5);
         proc_.set(11, 10, 50, 20, 6);
         proc_.set(99, 1, 0, 500, 7); // not in the tree
-        let mut sampler =
-            TreeSampler::new(proc_.path().to_owned(), 10, Duration::from_secs(3), UNITS);
+        let mut sampler = TreeSampler::new(
+            proc_.path().to_owned(),
+            10,
+            Duration::from_secs(3),
+            1,
+            UNITS,
+        );
         let t0 = Instant::now();
         let first = sampler.sample(t0);
         assert_eq!(first.cpu_percent, None, "no interval yet");
@@ -201,7 +283,7 @@ mod tests {
         let proc_ = FakeProc::new();
         proc_.set(10, 1, 0, 10, 5);
         // Rescan on every sample, to see children come and go.
-        let mut sampler = TreeSampler::new(proc_.path().to_owned(), 10, Duration::ZERO, UNITS);
+        let mut sampler = TreeSampler::new(proc_.path().to_owned(), 10, Duration::ZERO, 1, UNITS);
         let t0 = Instant::now();
         sampler.sample(t0);
         // A child appears having already used 500 ticks: not charged to this interval.
@@ -230,8 +312,13 @@ mod tests {
     fn between_scans_only_tracked_processes_are_read() {
         let proc_ = FakeProc::new();
         proc_.set(10, 1, 0, 10, 5);
-        let mut sampler =
-            TreeSampler::new(proc_.path().to_owned(), 10, Duration::from_secs(3), UNITS);
+        let mut sampler = TreeSampler::new(
+            proc_.path().to_owned(),
+            10,
+            Duration::from_secs(3),
+            1,
+            UNITS,
+        );
         let t0 = Instant::now();
         sampler.sample(t0);
         sampler.sample(t0 + Duration::from_secs(3));
@@ -256,8 +343,13 @@ mod tests {
     fn a_young_tree_finds_new_descendants_at_the_next_sample() {
         let proc_ = FakeProc::new();
         proc_.set(10, 1, 0, 10, 5);
-        let mut sampler =
-            TreeSampler::new(proc_.path().to_owned(), 10, Duration::from_secs(3), UNITS);
+        let mut sampler = TreeSampler::new(
+            proc_.path().to_owned(),
+            10,
+            Duration::from_secs(3),
+            1,
+            UNITS,
+        );
         let t0 = Instant::now();
         assert_eq!(sampler.sample(t0).processes, 1);
         proc_.set(11, 10, 0, 10, 9);
@@ -265,5 +357,109 @@ mod tests {
         // A grandchild (the shell's command) too.
         proc_.set(12, 11, 0, 10, 9);
         assert_eq!(sampler.sample(t0 + Duration::from_millis(400)).processes, 3);
+    }
+
+    /// A due scan is skipped while no task was created (the last pid of
+    /// `loadavg` stands still, at or above every pid the tree held) and no
+    /// tracked process went away; either brings the scan back.
+    #[test]
+    fn a_scan_that_could_find_nothing_new_is_skipped() {
+        let proc_ = FakeProc::new();
+        let last_pid = |pid: u32| {
+            std::fs::write(
+                proc_.path().join("loadavg"),
+                format!("0.00 0.01 0.05 1/99 {pid}\n"),
+            )
+            .unwrap();
+        };
+        last_pid(12);
+        proc_.set(10, 1, 0, 10, 5);
+        proc_.set(11, 10, 0, 10, 6);
+        proc_.set(12, 11, 0, 10, 7);
+        let mut sampler = TreeSampler::new(
+            proc_.path().to_owned(),
+            10,
+            Duration::from_secs(3),
+            1,
+            UNITS,
+        );
+        sampler.loadavg = Some(ProcFile::new(proc_.path().join("loadavg")));
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        assert_eq!(sampler.sample(at(0)).processes, 3);
+        // Past the tree's first interval a process appears, but no pid
+        // moved (a fake: the kernel would have moved it): not scanned.
+        proc_.set(13, 10, 0, 10, 8);
+        assert_eq!(sampler.sample(at(3)).processes, 3, "nothing new: skipped");
+        last_pid(13);
+        assert_eq!(sampler.sample(at(4)).processes, 3, "not due yet");
+        assert_eq!(sampler.sample(at(6)).processes, 4, "a new pid: scanned");
+        // 11 ends; its child 12 moves to another parent (here: a parent
+        // outside the tree) and so leaves the tree, with no new pid.
+        proc_.remove(11);
+        assert_eq!(sampler.sample(at(7)).processes, 3, "11 gone, not due");
+        assert_eq!(sampler.sample(at(9)).processes, 2, "a loss: scanned");
+        proc_.set(14, 10, 0, 10, 9);
+        assert_eq!(sampler.sample(at(12)).processes, 2, "nothing new again");
+        // Below a pid the tree has held (a stub that prints 0, a counter
+        // that wrapped around): not believed, so scanned.
+        last_pid(0);
+        assert_eq!(sampler.sample(at(15)).processes, 3, "0: scanned");
+        proc_.set(15, 10, 0, 10, 10);
+        assert_eq!(sampler.sample(at(18)).processes, 4, "0 again: scanned");
+        last_pid(14);
+        proc_.set(16, 10, 0, 10, 11);
+        assert_eq!(sampler.sample(at(21)).processes, 5, "below 15: scanned");
+        last_pid(16);
+        assert_eq!(sampler.sample(at(24)).processes, 5, "moved: scanned");
+        proc_.set(17, 10, 0, 10, 12);
+        assert_eq!(sampler.sample(at(27)).processes, 5, "believed again");
+        // Unreadable: always scanned.
+        std::fs::write(proc_.path().join("loadavg"), "garbage\n").unwrap();
+        assert_eq!(sampler.sample(at(30)).processes, 6, "cannot tell: scanned");
+    }
+
+    /// A process that uses no CPU (stopped, here) keeps its memory figure
+    /// for `memory_every` samples, then it is read again.
+    #[test]
+    fn an_idle_process_keeps_its_memory_figure_for_a_while() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let signal = |name: &str| {
+            std::process::Command::new("kill")
+                .args(["-s", name, &pid.to_string()])
+                .status()
+                .unwrap();
+        };
+        signal("STOP");
+        let stat = Path::new("/proc").join(pid.to_string()).join("stat");
+        while !std::fs::read_to_string(&stat).unwrap().contains(") T ") {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut sampler = TreeSampler::new(
+            PathBuf::from("/proc"),
+            pid,
+            Duration::from_secs(3),
+            3,
+            Units::of_this_machine(),
+        );
+        let t0 = Instant::now();
+        let mut ages = Vec::new();
+        let mut memory = Vec::new();
+        for i in 0..5 {
+            let sample = sampler.sample(t0 + Duration::from_millis(200 * i));
+            ages.push(sampler.tracked[0].memory_age);
+            memory.push(sample.rss_mb);
+        }
+        signal("KILL");
+        child.wait().unwrap();
+        assert_eq!(ages, [1, 2, 3, 1, 2], "read, kept twice, read again");
+        assert!(
+            memory.iter().all(|&mb| mb > 0.0 && mb == memory[0]),
+            "{memory:?}"
+        );
     }
 }
