@@ -7,4 +7,5 @@
 
 mod library_to_cli;
 mod python_history;
+mod python_package;
 mod runner_perf_gate;

@@ -750,6 +750,12 @@ impl ProgressTracker {
         state.sink.suspend(&mut || write_output(to_stderr, &lines));
     }
 
+    /// Whether progress is drawn as a live bar, which output printed by
+    /// others must go around ([`ProgressTracker::print_output`]).
+    pub fn is_live(&self) -> bool {
+        self.live_display
+    }
+
     /// Shows what [`ProgressTracker::print_output`] held back of an
     /// unfinished line, ended with a newline: call it when the output's
     /// writer is done (a step's process exited).

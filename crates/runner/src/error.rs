@@ -26,6 +26,19 @@ pub enum Error {
     /// Waiting for a step's supervisor failed.
     #[error("cannot wait for the step's process")]
     Wait(#[source] std::io::Error),
+    /// A command step was to run in a hosted session, which has no
+    /// supervisor ([`crate::Settings::hosted`]).
+    #[error("cannot run a command step: the run has no step supervisor")]
+    NoSupervisor,
+    /// A hosted step could not be started or ended.
+    #[error("step `{step}`: {source}")]
+    Step {
+        /// The step id.
+        step: String,
+        /// Why.
+        #[source]
+        source: progress::Error,
+    },
     /// The run's final record could not be written, even after retries.
     #[error("cannot write the final state of run {run_id} (it will list as abandoned)")]
     Final {

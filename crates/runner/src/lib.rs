@@ -18,7 +18,10 @@
 //!   [`Reporter`]: nothing is printed behind the caller's back.
 //!
 //! Front ends that measure between the steps and the end (`tracker
-//! perf-tests`) drive a [`Session`] themselves.
+//! perf-tests`) drive a [`Session`] themselves. A host whose steps are its
+//! own code (the Python package) starts a [`Session`] with
+//! [`Settings::hosted`] and begins and ends each step itself
+//! ([`Session::begin_step`], [`Session::end_step`], [`Session::end`]).
 //!
 //! # Example
 //!
@@ -43,6 +46,7 @@
 
 pub mod channel;
 mod error;
+mod hosted;
 mod observer;
 pub mod pipeline;
 mod rate;
@@ -57,5 +61,5 @@ pub use error::{Error, Result};
 pub use observer::{Event, Observer, ObserverError, TensorboardObserver};
 pub use pipeline::{Pipeline, PipelineError, SelectError, Step};
 pub use reporter::{CollectingReporter, Reporter, StderrReporter};
-pub use session::{Ended, Interrupt, REPORT_FILE, Session, Settings, env, run};
+pub use session::{Ended, Interrupt, PlainOutput, REPORT_FILE, Session, Settings, env, run};
 pub use supervise::{CANNOT_SUPERVISE, GRACE, Supervisor, supervise, supervise_main};

@@ -66,13 +66,37 @@ pub struct Settings {
     pub telemetry: Option<Duration>,
     /// Where the steps run: relative artifact paths are relative to it.
     pub workdir: PathBuf,
-    /// The program that supervises each step (docs/reliability.md).
-    pub supervisor: Supervisor,
+    /// The program that supervises each step (docs/reliability.md);
+    /// `None` for a host whose steps are its own code
+    /// ([`Settings::hosted`]).
+    pub supervisor: Option<Supervisor>,
     /// The rules the run is rated by at its end.
     pub thresholds: recommend::Thresholds,
     /// Continue this failed, cancelled or abandoned run instead of
     /// starting one: the steps it completed are kept, not run again.
     pub resume: Option<progress::Resume>,
+    /// Where plain progress lines go instead of stderr (unless `display`
+    /// is [`Display::Quiet`]): a host whose output is not the process's
+    /// stderr (a notebook) gives its own writer.
+    pub plain_output: Option<PlainOutput>,
+}
+
+/// A writer for a run's plain progress lines ([`Settings::plain_output`]),
+/// made when the run starts.
+#[derive(Clone)]
+pub struct PlainOutput(Arc<dyn Fn() -> Box<dyn Write + Send> + Send + Sync>);
+
+impl PlainOutput {
+    /// Lines go to the writer `make` returns.
+    pub fn new(make: impl Fn() -> Box<dyn Write + Send> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(make))
+    }
+}
+
+impl std::fmt::Debug for PlainOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlainOutput")
+    }
 }
 
 impl Settings {
@@ -90,9 +114,34 @@ impl Settings {
             heartbeat: Duration::from_secs(10),
             telemetry: Some(Duration::from_secs(1)),
             workdir: pipeline.dir.clone(),
-            supervisor,
+            supervisor: Some(supervisor),
             thresholds: pipeline.thresholds.clone(),
             resume: None,
+            plain_output: None,
+        }
+    }
+
+    /// The settings of a run whose steps are the host's own code (the
+    /// Python package's `with run.step(…)`), started and ended through
+    /// [`Session::begin_step`] and [`Session::end_step`]: no supervisor,
+    /// and no signal handlers, since the host owns its signals and ends
+    /// the run through [`Session::cancel`]. Telemetry samples this process
+    /// and its children; the working directory is this process's.
+    pub fn hosted(root: ArtifactRoot, pipeline: impl Into<String>) -> Self {
+        Self {
+            root,
+            pipeline: pipeline.into(),
+            scenario: None,
+            run: manifest::RunOptions::default(),
+            retention: Retention::KeepAll,
+            display: Display::Auto,
+            heartbeat: Duration::from_secs(10),
+            telemetry: Some(Duration::from_secs(1)),
+            workdir: std::env::current_dir().unwrap_or_default(),
+            supervisor: None,
+            thresholds: recommend::Thresholds::default(),
+            resume: None,
+            plain_output: None,
         }
     }
 }
@@ -194,16 +243,20 @@ pub fn run(
 /// end; a front end that measures between the steps and the end (`tracker
 /// perf-tests`) drives one itself.
 pub struct Session {
-    tracker: Arc<ProgressTracker>,
+    pub(crate) tracker: Arc<ProgressTracker>,
     /// The run directory, absolute.
     run_dir: PathBuf,
-    signals: Signals,
-    telemetry: Option<Telemetry>,
+    /// `None` for a hosted run: the host owns its signals.
+    signals: Option<Signals>,
+    pub(crate) telemetry: Option<Telemetry>,
     reporter: Arc<dyn Reporter>,
     /// Writes of the run's files that failed (a full disk).
-    storage: Arc<StorageLedger>,
-    observers: Observers,
-    supervisor: Supervisor,
+    pub(crate) storage: Arc<StorageLedger>,
+    pub(crate) observers: Observers,
+    /// `None` for a hosted run: its steps are the host's own code.
+    supervisor: Option<Supervisor>,
+    /// Hosted steps: the process's CPU seconds when each began.
+    pub(crate) hosted_cpu: Mutex<std::collections::HashMap<String, f64>>,
     root: ArtifactRoot,
     pipeline: String,
     thresholds: recommend::Thresholds,
@@ -237,11 +290,27 @@ impl Session {
         options.resume = settings.resume.clone();
         options.heartbeat = settings.heartbeat;
         options.display = settings.display;
+        if let Some(output) = &settings.plain_output
+            && settings.display != Display::Quiet
+        {
+            options.sink = Some(Box::new(progress::PlainSink::new(
+                (output.0)(),
+                settings.heartbeat,
+            )));
+        }
+        let hosted = settings.supervisor.is_none();
         // A signal between the run's creation and its guard would kill the
         // tracker and leave the run `running` (abandoned): hold the guarded
-        // signals until the guard is in place, then take what came.
-        let held = sys::hold_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
-            .map_err(Error::HoldSignals)?;
+        // signals until the guard is in place, then take what came. A host
+        // that owns its signals handles them itself.
+        let held = if hosted {
+            None
+        } else {
+            Some(
+                sys::hold_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+                    .map_err(Error::HoldSignals)?,
+            )
+        };
         let tracker =
             Arc::new(
                 ProgressTracker::start(options, specs).map_err(|source| Error::Start {
@@ -251,7 +320,11 @@ impl Session {
             );
         let run_dir =
             std::path::absolute(tracker.dir()).unwrap_or_else(|_| tracker.dir().to_owned());
-        let signals = Signals::install(&tracker)?;
+        let signals = if hosted {
+            None
+        } else {
+            Some(Signals::install(&tracker)?)
+        };
         drop(held);
         // Diagnostics land above a live bar, never on it.
         let reporter: Arc<dyn Reporter> = Arc::new(AboveTheDisplay {
@@ -264,8 +337,14 @@ impl Session {
             run_id: tracker.run_id(),
             run_dir: &run_dir,
         });
+        // A hosted run samples this process (its steps are its own code);
+        // any other, the running step's supervisor and its tree.
+        let sampled = match &signals {
+            Some(signals) => Arc::clone(&signals.current),
+            None => Arc::new(AtomicU32::new(std::process::id())),
+        };
         let telemetry = settings.telemetry.and_then(|interval| {
-            Telemetry::start(interval, &tracker, &signals.current, &storage, &observers)
+            Telemetry::start(interval, &tracker, &sampled, &storage, &observers)
         });
         Ok(Self {
             tracker,
@@ -276,6 +355,7 @@ impl Session {
             storage,
             observers,
             supervisor: settings.supervisor.clone(),
+            hosted_cpu: Mutex::default(),
             root: settings.root.clone(),
             pipeline: settings.pipeline.clone(),
             thresholds: settings.thresholds.clone(),
@@ -377,7 +457,7 @@ impl Session {
 
     /// Puts what could not be written on the way into the summary
     /// (`summary.storage_errors`), for the next record written.
-    fn note_storage_errors(&self) {
+    pub(crate) fn note_storage_errors(&self) {
         let lost = self.storage.summary();
         if !lost.is_empty() {
             self.tracker.update_summary(|s| s.storage_errors = lost);
@@ -386,7 +466,7 @@ impl Session {
 
     /// What comes after the run's own files: `report.html` next to the
     /// summary, the observers' last event. Failures are warnings.
-    fn finish_extras(&self, record: &PipelineRunRecord) {
+    pub(crate) fn finish_extras(&self, record: &PipelineRunRecord) {
         if let Err(e) = self.write_report(record) {
             self.reporter
                 .warn(&format!("report.html not written: {}", error_text(&e)));
@@ -429,7 +509,9 @@ impl Session {
 
     /// Whether SIGINT, SIGTERM or SIGHUP arrived.
     pub fn interrupted(&self) -> bool {
-        self.signals.interrupted().is_some()
+        self.signals
+            .as_ref()
+            .is_some_and(|s| s.interrupted().is_some())
     }
 
     /// Stops the resource sampler (the run's telemetry is then complete).
@@ -467,10 +549,12 @@ impl Session {
             ..
         } = self;
         drop(tracker);
-        let interrupt = signals.guard.received().is_some().then_some(Interrupt {
-            guard: signals.guard,
-            while_running,
-        });
+        let interrupt = signals
+            .filter(|s| s.guard.received().is_some())
+            .map(|signals| Interrupt {
+                guard: signals.guard,
+                while_running,
+            });
         Ended {
             record,
             recommendations,
@@ -490,6 +574,9 @@ impl Session {
             storage,
             ..
         } = self;
+        let (Some(supervisor), Some(signals)) = (&self.supervisor, signals) else {
+            return Err(Error::NoSupervisor);
+        };
         let telemetry = telemetry.as_ref();
         match tracker.start_step(id) {
             Ok(()) => {}
@@ -532,8 +619,7 @@ impl Session {
             );
         }
 
-        let spawned = self
-            .supervisor
+        let spawned = supervisor
             .command(std::process::id(), &step.run)
             .current_dir(&pipeline.dir)
             .env(env::RUN_ID, tracker.run_id())
@@ -557,7 +643,7 @@ impl Session {
             Err(e) => {
                 let reason = format!(
                     "cannot start the step's supervisor {}: {e}",
-                    self.supervisor.program().display()
+                    supervisor.program().display()
                 );
                 match tracker.fail_step(id, &reason) {
                     Err(progress::Error::Manifest(e)) => storage.note("manifest", &e),
@@ -757,7 +843,7 @@ fn describe(status: ExitStatus) -> (i32, String) {
 }
 
 /// Resource sampling of the running step's process tree.
-struct Telemetry {
+pub(crate) struct Telemetry {
     sampler: sampler::Sampler,
     peaks: Arc<Mutex<std::collections::HashMap<String, f64>>>,
 }
@@ -819,7 +905,7 @@ impl Telemetry {
         })
     }
 
-    fn peak_rss_mb(&self, step_id: &str) -> Option<f64> {
+    pub(crate) fn peak_rss_mb(&self, step_id: &str) -> Option<f64> {
         self.peaks.lock().ok()?.get(step_id).copied()
     }
 }

@@ -92,6 +92,22 @@ pub(crate) struct Waited {
     pub cpu_seconds: f64,
 }
 
+/// CPU seconds of this process (every thread) and of its children that
+/// were waited for.
+pub(crate) fn process_cpu_seconds() -> f64 {
+    let seconds = |who| {
+        // SAFETY: getrusage fills the zeroed struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage.
+        if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+            return 0.0;
+        }
+        let time = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        time(usage.ru_utime) + time(usage.ru_stime)
+    };
+    seconds(libc::RUSAGE_SELF) + seconds(libc::RUSAGE_CHILDREN)
+}
+
 /// Waits for child `pid` and reports its resource use (`wait4(2)`).
 pub(crate) fn wait_with_usage(pid: u32) -> io::Result<Waited> {
     use std::os::unix::process::ExitStatusExt;

@@ -172,7 +172,7 @@ fn a_supervisor_that_cannot_start_fails_the_step_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = pipeline(dir.path(), "[[steps]]\nid = \"a\"\nrun = \"true\"\n");
     let mut settings = settings(dir.path(), &pipeline);
-    settings.supervisor = Supervisor::new(dir.path().join("no-such-program"));
+    settings.supervisor = Some(Supervisor::new(dir.path().join("no-such-program")));
     settings.telemetry = None;
     let ended = runner::run(
         &pipeline,
@@ -221,4 +221,83 @@ fn a_runs_report_compares_it_with_the_pipelines_earlier_runs() {
         "{}",
         report(&second)
     );
+}
+
+#[test]
+fn a_hosted_run_times_its_own_steps_and_ends_from_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::hosted(ArtifactRoot::new(dir.path().join("out")), "hosted");
+    settings.display = Display::Quiet;
+    settings.telemetry = Some(Duration::from_millis(20));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let observers: Vec<Box<dyn Observer>> = vec![Box::new(Recorder {
+        events: Arc::clone(&events),
+        fail_on_step: false,
+    })];
+    let specs = vec![
+        progress::StepSpec::new("work", "Work"),
+        progress::StepSpec::new("broken", "Broken"),
+        progress::StepSpec::new("never", "Never"),
+    ];
+    let reporter = Arc::new(CollectingReporter::default());
+    let session = runner::Session::start(&settings, specs, observers, reporter.clone()).unwrap();
+    let run_dir = session.run_dir().to_owned();
+
+    session.begin_step("work").unwrap();
+    // Burn CPU in this process (the step's CPU time is the process's)
+    // until a sample of the step is on disk.
+    let sampled = || {
+        std::fs::read_to_string(run_dir.join("telemetry.jsonl"))
+            .is_ok_and(|t| t.contains("\"step_id\":\"work\""))
+    };
+    let started = std::time::Instant::now();
+    let mut x = 1u64;
+    while started.elapsed() < Duration::from_millis(150)
+        || (!sampled() && started.elapsed() < Duration::from_secs(60))
+    {
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+    }
+    std::hint::black_box(x);
+    session.end_step("work", None).unwrap();
+    session.begin_step("broken").unwrap();
+    session
+        .end_step("broken", Some("ValueError: bad batch"))
+        .unwrap();
+    // Out of order, unknown, or ended twice: an error naming the step.
+    let again = session.begin_step("work").unwrap_err().to_string();
+    assert!(again.contains("`work`"), "{again}");
+    assert!(session.end_step("nope", None).is_err());
+    // A command step cannot run without a supervisor.
+    let pipeline = pipeline(dir.path(), "[[steps]]\nid = \"cmd\"\nrun = \"true\"\n");
+    let plan: Vec<(String, &runner::Step)> = vec![("never".into(), &pipeline.steps[0])];
+    let failure = session.run_steps(&pipeline, &plan).unwrap();
+    assert!(failure.contains("no step supervisor"), "{failure}");
+
+    let ended = session.end(progress::Ending::FromSteps).unwrap();
+    assert_eq!(ended.record.status, RunStatus::Failed);
+    assert_eq!(reason(&ended.record), "step `broken` failed");
+    let work = ended.record.step("work").unwrap();
+    assert_eq!(work.status, StepStatus::Completed);
+    assert!(work.cpu_time_seconds.unwrap() >= 0.02, "{work:?}");
+    assert_eq!(work.exit_code, None);
+    assert_eq!(
+        ended.record.step("broken").unwrap().status,
+        StepStatus::Failed
+    );
+    assert!(ended.interrupt.is_none());
+    assert!(run_dir.join(runner::REPORT_FILE).is_file());
+    // This process was sampled while `work` ran.
+    assert!(sampled());
+    let events = events.lock().unwrap();
+    assert!(
+        events.contains(&"step work completed".to_owned()),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"step broken failed".to_owned()),
+        "{events:?}"
+    );
+    assert_eq!(events.last().unwrap(), "ended failed");
 }
