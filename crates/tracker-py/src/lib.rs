@@ -37,8 +37,8 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use telemetry_model::RunStatus;
 
-/// The error Python sees for an engine error: its text and its causes.
-fn engine_error(error: &dyn std::error::Error) -> PyErr {
+/// An error and its causes, `: `-separated, each said once.
+fn error_text(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(e) = cause {
@@ -49,7 +49,12 @@ fn engine_error(error: &dyn std::error::Error) -> PyErr {
         }
         cause = e.source();
     }
-    PyRuntimeError::new_err(text)
+    text
+}
+
+/// The error Python sees for an engine error: its text and its causes.
+fn engine_error(error: &dyn std::error::Error) -> PyErr {
+    PyRuntimeError::new_err(error_text(error))
 }
 
 /// One tracked run of a Python pipeline (`tracker.Run` wraps it).
@@ -191,13 +196,13 @@ impl NativeRun {
 
     /// The run's status now: `running` until it ends.
     #[getter]
-    fn status(&self) -> PyResult<String> {
-        Ok(self.record()?.status.to_string())
+    fn status(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(py.detach(|| self.record())?.status.to_string())
     }
 
     /// A step's status now (`pending`, `running`, `completed`, …).
-    fn step_status(&self, id: &str) -> PyResult<String> {
-        let record = self.record()?;
+    fn step_status(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        let record = py.detach(|| self.record())?;
         record
             .step(id)
             .map(|s| s.status.to_string())
@@ -455,12 +460,11 @@ fn unknown_step(id: &str, record: &telemetry_model::PipelineRunRecord) -> String
     )
 }
 
+/// A step that is unknown or not in the state asked for is a `ValueError`
+/// (the caller's mistake); anything else a `RuntimeError`.
 fn step_error(error: &runner::Error) -> PyErr {
     match error {
-        runner::Error::Step { .. } => {
-            let e = engine_error(error);
-            PyValueError::new_err(e.to_string().replace("RuntimeError: ", ""))
-        }
+        runner::Error::Step { .. } => PyValueError::new_err(error_text(error)),
         other => engine_error(other),
     }
 }

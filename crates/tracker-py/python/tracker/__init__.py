@@ -177,6 +177,8 @@ class Run:
         self._status = "not started"
         self._saved_handlers: Dict[int, Any] = {}
         self._saved_streams: Optional[tuple] = None
+        self._finishing = False
+        self._pending_signal: Optional[int] = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -220,12 +222,19 @@ class Run:
         native = self._native
         if native is None:
             raise RuntimeError("this run has not started")
+        self._finishing = True
         self._flush_output()
         self._restore_output()
         try:
             self._status = native.end(status, reason)
         finally:
+            self._finishing = False
             self._restore_signal_handlers()
+            pending, self._pending_signal = self._pending_signal, None
+            if pending is not None:
+                # It came while the run was being ended: now the handler
+                # that was there takes it, as it would have.
+                os.kill(os.getpid(), pending)
         return self._status
 
     def step(self, step_id: str) -> RunStep:
@@ -298,6 +307,11 @@ class Run:
         self._saved_handlers.clear()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._finishing:
+            # The run is being ended on this thread (the handler runs
+            # between two of its bytecodes): let it end, then deliver.
+            self._pending_signal = signum
+            return
         previous = self._saved_handlers.get(signum, signal.SIG_DFL)
         name = signal.Signals(signum).name
         try:
