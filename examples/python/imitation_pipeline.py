@@ -19,7 +19,7 @@ import json
 import math
 import random
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import tracker
 
@@ -69,7 +69,7 @@ def act(weights: Sequence[Sequence[float]], state: State) -> Action:
     )
 
 
-def rollout(policy, state: State) -> Tuple[float, bool]:
+def rollout(policy: Callable[[State], Action], state: State) -> Tuple[float, bool]:
     """Reward (minus the time and the distance left) and whether it got there."""
     for t in range(HORIZON):
         state = step_env(state, policy(state))
@@ -153,7 +153,7 @@ def main() -> None:
         with run.step("finetune") as step:
             starts = [episode_start(rng) for _ in range(24)]
 
-            def score(w) -> float:
+            def score(w: Sequence[Sequence[float]]) -> float:
                 return sum(rollout(lambda s: act(w, s), s0)[0] for s0 in starts) / len(starts)
 
             best = score(weights)

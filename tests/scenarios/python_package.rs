@@ -4,7 +4,7 @@
 //! its pytest suite run against it: so `cargo test --workspace` runs the
 //! Python tests too (docs/python.md, "Tests").
 //!
-//! The environment (`target/py-venv`, with maturin and pytest) is made on
+//! The environment (`target/py-venv`, with maturin, pytest and mypy) is made on
 //! first use; a machine without `python3 -m venv` or without the package
 //! index skips this test, unless `TRACKER_REQUIRE_PYTHON=1` (set by
 //! `.ci/run`) makes that a failure. The package is built with its own
@@ -49,13 +49,14 @@ fn said(output: &Output) -> String {
     )
 }
 
-/// The virtual environment with maturin and pytest, made if missing;
+/// The virtual environment with maturin, pytest and mypy (the typing
+/// test), made if missing;
 /// `Err` says why there is none.
 fn environment(venv: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let ready = python.is_file()
         && Command::new(&python)
-            .args(["-c", "import maturin, pytest"])
+            .args(["-c", "import maturin, pytest, mypy"])
             .output()
             .is_ok_and(|o| o.status.success());
     if ready {
@@ -79,12 +80,13 @@ fn environment(venv: &Path) -> Result<PathBuf, String> {
             "--disable-pip-version-check",
             "maturin>=1.9,<2",
             "pytest",
+            "mypy",
         ])
         .output()
         .map_err(|e| format!("cannot run pip: {e}"))?;
     if !installed.status.success() {
         return Err(format!(
-            "cannot install maturin and pytest: {}",
+            "cannot install maturin, pytest and mypy: {}",
             said(&installed)
         ));
     }

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, List, Optional, Sequence, Type, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 from . import _native
 from ._native import StepHandle
@@ -176,7 +176,7 @@ class Run:
         self._dir: Optional[Path] = None
         self._status = "not started"
         self._saved_handlers: Dict[int, Any] = {}
-        self._saved_streams: Optional[tuple] = None
+        self._saved_streams: Optional[Tuple[Any, Any]] = None
         self._finishing = False
         self._pending_signal: Optional[int] = None
 
@@ -330,8 +330,8 @@ class Run:
         native = self._native
         assert native is not None
         self._saved_streams = (sys.stdout, sys.stderr)
-        sys.stdout = _AboveTheBar(sys.stdout, native, False)  # type: ignore[assignment]
-        sys.stderr = _AboveTheBar(sys.stderr, native, True)  # type: ignore[assignment]
+        sys.stdout = _AboveTheBar(sys.stdout, native, False)
+        sys.stderr = _AboveTheBar(sys.stderr, native, True)
 
     def _restore_output(self) -> None:
         if self._saved_streams is not None:
