@@ -142,7 +142,7 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
         "eta_estimate",
     ];
     if cfg!(target_os = "linux") {
-        expected.push("tracker_in_situ");
+        expected.extend(["tracker_in_situ", "tracker_in_situ_fast"]);
     }
     assert_eq!(names, expected);
     for result in &contents.perf_tests {
@@ -169,7 +169,10 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
         ("telemetry_sample", "samples/s"),
     ];
     if cfg!(target_os = "linux") {
-        expected.push(("tracker_in_situ", "samples/cpu-ms"));
+        expected.extend([
+            ("tracker_in_situ", "samples/cpu-ms"),
+            ("tracker_in_situ_fast", "samples/cpu-ms"),
+        ]);
     }
     assert_eq!(units, expected);
     assert!(written.scenarios.values().all(|e| e.baseline > 0.0));
@@ -218,7 +221,7 @@ fn an_unknown_scenario_is_a_usage_error_listing_the_scenarios() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let in_situ = if cfg!(target_os = "linux") {
-        ", tracker_in_situ"
+        ", tracker_in_situ, tracker_in_situ_fast"
     } else {
         ""
     };

@@ -125,7 +125,7 @@ impl Settings {
     /// Python package's `with run.step(…)`), started and ended through
     /// [`Session::begin_step`] and [`Session::end_step`]: no supervisor,
     /// and no signal handlers, since the host owns its signals and ends
-    /// the run through [`Session::cancel`]. Telemetry samples this process
+    /// the run through [`Session::end`]. Telemetry samples this process
     /// and its children; the working directory is this process's.
     pub fn hosted(root: ArtifactRoot, pipeline: impl Into<String>) -> Self {
         Self {
