@@ -189,7 +189,7 @@ command = "cat >> events.jsonl"
     )
     .unwrap();
     let root = dir.path().join("out");
-    let mut child = spawn_run(dir.path(), "stall-demo");
+    let child = spawn_run(dir.path(), "stall-demo");
     let mut status = String::new();
     wait_for("`stalled for` in status", || {
         status = stdout(&tracker(&root, &["status", "stall-demo"]));
