@@ -12,6 +12,10 @@
 //! [telemetry]
 //! enabled = true
 //! interval = 1.0             # seconds between samples, at least 0.2
+//!
+//! [[notify]]                 # any number; read by the runner (docs/notify.md)
+//! on = ["failed"]
+//! webhook = "https://hooks.example.org/T000/B000"
 //! ```
 //!
 //! Settings resolve flag > environment > `tracker.toml` > built-in default.
@@ -53,6 +57,11 @@ struct File {
     retention: RetentionTable,
     #[serde(default)]
     telemetry: TelemetryTable,
+    /// `[[notify]]` tables: accepted here, read and checked by the runner
+    /// (`runner::project_notify_rules`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    notify: Option<toml::Value>,
 }
 
 #[derive(Default, Deserialize)]

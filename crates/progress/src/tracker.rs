@@ -674,6 +674,15 @@ impl ProgressTracker {
         Ok(())
     }
 
+    /// Persists the current record now (a record line and `steps.json`),
+    /// its status unchanged: for a change made with
+    /// [`ProgressTracker::update_summary`] that must not wait for the next
+    /// transition (a stalled step, a notification's outcome). A finished
+    /// run's record is written again as it is, with the change.
+    pub fn persist(&self) -> Result<()> {
+        Ok(self.lock().commit()?)
+    }
+
     /// How many recommendations the run has recorded so far: the manifest
     /// index (`recommendations_ref`) the next one will get.
     pub fn recommendation_count(&self) -> usize {

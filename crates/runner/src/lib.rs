@@ -13,8 +13,12 @@
 //!   ([`channel`], docs/progress-channel.md);
 //! - samples the step's process tree (`sampler`), rates the run at its end
 //!   (`recommend`) and writes `report.html` (`report`);
+//! - watches each running step for a stall (no progress, output or CPU
+//!   for `stall_seconds`: [`StallSettings`]), which it records and says but
+//!   never acts on;
 //! - hands the same typed [`Event`]s to every [`Observer`] (the
-//!   [`TensorboardObserver`] today), and every diagnostic to the caller's
+//!   [`TensorboardObserver`], and the [`Notifier`] of the `[[notify]]`
+//!   rules in [`Settings::notify`]), and every diagnostic to the caller's
 //!   [`Reporter`]: nothing is printed behind the caller's back.
 //!
 //! Front ends that measure between the steps and the end (`tracker
@@ -47,19 +51,29 @@
 pub mod channel;
 mod error;
 mod hosted;
+mod notify;
 mod observer;
 pub mod pipeline;
 mod rate;
 mod reporter;
 mod session;
+mod stall;
 mod storage;
 mod supervise;
 mod sys;
 
 pub use channel::{ChannelReader, channel_path};
 pub use error::{Error, Result};
+pub use notify::{
+    DEFAULT_TIMEOUT, EXIT_WAIT, EventDetail, LOG_TAIL_LINES, MAX_TIMEOUT_SECONDS, Notifier,
+    NotifyError, NotifyOn, NotifyRule, NotifyTarget, Recorder, event_document,
+    project_notify_rules,
+};
 pub use observer::{Event, Observer, ObserverError, TensorboardObserver};
 pub use pipeline::{Pipeline, PipelineError, SelectError, Step};
 pub use reporter::{CollectingReporter, Reporter, StderrReporter};
 pub use session::{Ended, Interrupt, PlainOutput, REPORT_FILE, Session, Settings, env, run};
+pub use stall::{
+    CPU_FRACTION, MIN_DEFAULT_STALL, STALL_FACTOR, STALL_TRIGGER, StallSettings, stall_threshold,
+};
 pub use supervise::{CANNOT_SUPERVISE, GRACE, Supervisor, supervise, supervise_main};

@@ -1,5 +1,5 @@
 //! Observers: everything that follows a run from outside its own files
-//! (the TensorBoard mirror today; notifications and other mirrors later)
+//! (the TensorBoard mirror, notifications; other mirrors later)
 //! gets the same typed [`Event`] stream through one mechanism.
 //!
 //! An observer that fails is reported once to the run's [`Reporter`] and
@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use telemetry_model::{PipelineRunRecord, TelemetrySnapshot};
+use telemetry_model::{PerformanceRecommendation, PipelineRunRecord, TelemetrySnapshot, Timestamp};
 
 use crate::Reporter;
 
@@ -31,6 +31,26 @@ pub enum Event<'a> {
         /// The tracked id of the step.
         step_id: &'a str,
         /// The run's record, the step's end included.
+        record: &'a PipelineRunRecord,
+    },
+    /// A running step has shown no sign of life for `stall_seconds`
+    /// (stall detection, docs/notify.md); said once per stall.
+    Stalled {
+        /// The tracked id of the step.
+        step_id: &'a str,
+        /// Its last sign of life.
+        since: Timestamp,
+        /// The silence that made it a stall, in seconds.
+        stall_seconds: f64,
+        /// The run's record, the stall included.
+        record: &'a PipelineRunRecord,
+    },
+    /// The end-of-run rating recorded a recommendation (before
+    /// [`Event::Ended`]).
+    Recommendation {
+        /// The recommendation.
+        recommendation: &'a PerformanceRecommendation,
+        /// The run's record as it now is.
         record: &'a PipelineRunRecord,
     },
     /// The run ended: its final record (its summary included).

@@ -12,6 +12,11 @@
 //! expected_seconds = 120              # optional
 //! enabled = true                      # optional, default true
 //! continue_on_error = false           # optional, default false
+//! stall_seconds = 1800                # optional: 0 turns stall detection off
+//!
+//! [[notify]]                          # optional, any number (docs/notify.md)
+//! on = ["failed", "cancelled"]
+//! command = "notify-send tracker \"$TRACKER_MESSAGE\""
 //! ```
 //!
 //! [`Pipeline::load`] reads one; [`check`] is the same parser over bytes,
@@ -31,6 +36,8 @@ use toml::Spanned;
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Longest accepted expected duration: a year.
 const MAX_EXPECTED_SECONDS: f64 = 365.0 * 86_400.0;
+/// Longest accepted `stall_seconds`: a year.
+const MAX_STALL_SECONDS: f64 = 365.0 * 86_400.0;
 /// Most steps in one pipeline. Every manifest record lists every step, and
 /// a record line must stay well under `manifest::MAX_LINE_BYTES` (4 MiB),
 /// or readers would skip it as damage: 1000 steps of a few hundred bytes
@@ -55,6 +62,12 @@ pub struct Pipeline {
     pub dir: PathBuf,
     /// Recommendation thresholds: defaults with the file's `[rules]` table.
     pub thresholds: recommend::Thresholds,
+    /// `[[notify]]` tables: who is told of what (docs/notify.md).
+    pub notify: Vec<crate::NotifyRule>,
+    /// `[pipeline] stall_seconds`: the silence after which a step of this
+    /// pipeline counts as stalled; `Some(0.0)` turns detection off, `None`
+    /// derives it from history (docs/notify.md, "Stalls").
+    pub stall_seconds: Option<f64>,
 }
 
 /// One step of a pipeline file.
@@ -73,6 +86,9 @@ pub struct Step {
     pub enabled: bool,
     /// Whether the run goes on when it fails.
     pub continue_on_error: bool,
+    /// The silence after which this step counts as stalled, over the
+    /// pipeline's; `Some(0.0)` turns detection off for it.
+    pub stall_seconds: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +101,8 @@ struct File {
     #[serde(default)]
     #[allow(dead_code)]
     rules: Option<toml::Table>,
+    #[serde(default)]
+    notify: Vec<Spanned<crate::notify::NotifyTable>>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +111,8 @@ struct Header {
     name: Spanned<String>,
     #[serde(default)]
     scenario: Option<String>,
+    #[serde(default)]
+    stall_seconds: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +128,8 @@ struct StepFile {
     enabled: bool,
     #[serde(default)]
     continue_on_error: bool,
+    #[serde(default)]
+    stall_seconds: Option<Spanned<f64>>,
 }
 
 fn yes() -> bool {
@@ -186,6 +208,43 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     (!key.is_empty() && !key.starts_with('[')).then(|| key.trim_matches('"').to_owned())
 }
 
+/// An error about `text` (the file at `path`) at `span`.
+pub(crate) fn located_error(
+    path: &Path,
+    text: &str,
+    span: Option<Range<usize>>,
+    message: String,
+) -> PipelineError {
+    let at = span.map(|s| s.start);
+    PipelineError {
+        path: path.to_owned(),
+        line: at.map(|o| line_col(text, o)),
+        key: at.and_then(|o| key_at(text, o)),
+        message,
+        located: false,
+    }
+}
+
+/// A `stall_seconds` value: seconds ≥ 0, at most a year.
+fn stall_value(
+    value: Option<Spanned<f64>>,
+    whose: &str,
+) -> Result<Option<f64>, (Option<Range<usize>>, String)> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let secs = *v.get_ref();
+    if !(secs.is_finite() && (0.0..=MAX_STALL_SECONDS).contains(&secs)) {
+        return Err((
+            Some(v.span()),
+            format!(
+                "{whose}stall_seconds must be between 0 (off) and {MAX_STALL_SECONDS} (a year), got {secs}"
+            ),
+        ));
+    }
+    Ok(Some(secs))
+}
+
 impl Pipeline {
     /// Reads and validates a pipeline file.
     pub fn load(path: &Path) -> Result<Self, PipelineError> {
@@ -240,14 +299,12 @@ impl Pipeline {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_owned();
-        let mut pipeline = Self::parse(text, dir).map_err(|(span, message)| {
-            let at = span.map(|s| s.start);
-            error(
-                at.map(|o| line_col(text, o)),
-                at.and_then(|o| key_at(text, o)),
-                message,
-            )
-        })?;
+        let file_name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut pipeline = Self::parse(text, dir, &file_name)
+            .map_err(|(span, message)| located_error(path, text, span, message))?;
         // The rules parser names file, line and key itself.
         pipeline.thresholds = recommend::Thresholds::default()
             .overlay_toml_table(text, &path.display().to_string(), "rules")
@@ -256,7 +313,11 @@ impl Pipeline {
     }
 
     /// Parses pipeline text; errors carry the byte span they refer to.
-    fn parse(text: &str, dir: PathBuf) -> Result<Self, (Option<Range<usize>>, String)> {
+    fn parse(
+        text: &str,
+        dir: PathBuf,
+        file_name: &str,
+    ) -> Result<Self, (Option<Range<usize>>, String)> {
         let file: File =
             toml::from_str(text).map_err(|e| (e.span(), e.message().trim().to_owned()))?;
         let name = file.pipeline.name.get_ref().trim().to_owned();
@@ -334,6 +395,7 @@ impl Pipeline {
                     Some(secs)
                 }
             };
+            let stall_seconds = stall_value(step.stall_seconds, &format!("step `{id}`: "))?;
             let name = step
                 .name
                 .filter(|n| !n.trim().is_empty())
@@ -345,14 +407,19 @@ impl Pipeline {
                 expected_seconds,
                 enabled: step.enabled,
                 continue_on_error: step.continue_on_error,
+                stall_seconds,
             });
         }
+        let stall_seconds = stall_value(file.pipeline.stall_seconds, "")?;
+        let notify = crate::notify::rules_from_tables(file.notify, &dir, file_name)?;
         Ok(Self {
             name,
             scenario: file.pipeline.scenario,
             steps,
             dir,
             thresholds: recommend::Thresholds::default(),
+            notify,
+            stall_seconds,
         })
     }
 }
@@ -498,6 +565,21 @@ continue_on_error = true
         assert!(p.steps[0].enabled && !p.steps[0].continue_on_error);
         assert_eq!(p.steps[1].name, "train", "name defaults to the id");
         assert!(!p.steps[1].enabled && p.steps[1].continue_on_error);
+        assert!(p.notify.is_empty() && p.stall_seconds.is_none());
+        let p = load(&format!(
+            "{}\n[[notify]]\non = [\"completed\"]\nwebhook = \"http://127.0.0.1:9/hook\"\n",
+            GOOD.replace("scenario =", "stall_seconds = 0\nscenario =")
+                .replace("enabled = false", "stall_seconds = 90")
+        ))
+        .unwrap();
+        assert_eq!(p.stall_seconds, Some(0.0));
+        assert_eq!(p.steps[1].stall_seconds, Some(90.0));
+        assert_eq!(p.notify.len(), 1);
+        assert_eq!(p.notify[0].on, [crate::NotifyOn::Completed]);
+        assert_eq!(
+            p.notify[0].origin,
+            "webhook 127.0.0.1 (pipeline.toml [[notify]] #1)"
+        );
     }
 
     #[test]
@@ -534,6 +616,22 @@ continue_on_error = true
             (
                 "[pipeline]\nname = \"x\"\n".to_owned(),
                 "DIR/pipeline.toml: no steps: add at least one [[steps]] table",
+            ),
+            (
+                format!("{GOOD}\n[[notify]]\non = [\"failed\", \"fialed\"]\ncommand = \"true\"\n"),
+                "DIR/pipeline.toml:19:17: key `on`: [[notify]] #1: unknown event `fialed` in `on`: expected any of failed, cancelled, stalled, completed, recommendation",
+            ),
+            (
+                format!("{GOOD}\n[[notify]]\non = [\"failed\"]\n"),
+                "DIR/pipeline.toml:18:1: [[notify]] #1: needs `command",
+            ),
+            (
+                format!("{GOOD}\n[[notify]]\nwebhook = \"hooks.example.org/x\"\n"),
+                "DIR/pipeline.toml:19:11: key `webhook`: [[notify]] #1: `webhook` must be an http:// or https:// URL with a host",
+            ),
+            (
+                GOOD.replace("enabled = false", "stall_seconds = -1"),
+                "DIR/pipeline.toml:15:17: key `stall_seconds`: step `train`: stall_seconds must be between 0 (off)",
             ),
             ("[pipeline\n".to_owned(), "DIR/pipeline.toml:1:10: "),
         ];

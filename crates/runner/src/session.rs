@@ -19,6 +19,7 @@ use telemetry_model::{PerformanceRecommendation, PipelineRunRecord, RunStatus};
 use crate::channel::{Follower, channel_path};
 use crate::observer::{Event, Observer, Observers};
 use crate::pipeline::{Pipeline, Step};
+use crate::stall::{StallSettings, StallWatch};
 use crate::storage::StorageLedger;
 use crate::{Error, Reporter, Result, Supervisor, rate, sys};
 
@@ -79,6 +80,13 @@ pub struct Settings {
     /// is [`Display::Quiet`]): a host whose output is not the process's
     /// stderr (a notebook) gives its own writer.
     pub plain_output: Option<PlainOutput>,
+    /// Who is told of what (`[[notify]]` of the pipeline file, and of
+    /// `tracker.toml` where the front end adds them): docs/notify.md.
+    pub notify: Vec<crate::NotifyRule>,
+    /// Longest the end of the run waits for its notifications.
+    pub notify_wait: Duration,
+    /// Stall detection: the pipeline's `stall_seconds` and the clock.
+    pub stall: StallSettings,
 }
 
 /// A writer for a run's plain progress lines ([`Settings::plain_output`]),
@@ -118,6 +126,14 @@ impl Settings {
             thresholds: pipeline.thresholds.clone(),
             resume: None,
             plain_output: None,
+            notify: pipeline.notify.clone(),
+            notify_wait: crate::EXIT_WAIT,
+            stall: StallSettings {
+                seconds: pipeline
+                    .stall_seconds
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok()),
+                ..StallSettings::default()
+            },
         }
     }
 
@@ -142,6 +158,9 @@ impl Settings {
             thresholds: recommend::Thresholds::default(),
             resume: None,
             plain_output: None,
+            notify: Vec::new(),
+            notify_wait: crate::EXIT_WAIT,
+            stall: StallSettings::default(),
         }
     }
 }
@@ -262,6 +281,10 @@ pub struct Session {
     thresholds: recommend::Thresholds,
     /// Where the steps run (for the report's artifact links).
     workdir: PathBuf,
+    stall: StallSettings,
+    /// Median step durations of the pipeline's history, for the stall
+    /// thresholds (read when first needed).
+    medians: std::sync::OnceLock<std::collections::HashMap<String, f64>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -332,6 +355,12 @@ impl Session {
             tracker: Arc::downgrade(&tracker),
         });
         let storage = Arc::new(StorageLedger::new(Arc::clone(&reporter)));
+        let mut observers = observers;
+        if !settings.notify.is_empty() {
+            observers.push(Box::new(crate::notify::notifier_for(
+                settings, &tracker, &reporter,
+            )));
+        }
         let observers = Observers::new(observers, Arc::clone(&reporter));
         observers.emit(&Event::Started {
             run_id: tracker.run_id(),
@@ -361,6 +390,8 @@ impl Session {
             thresholds: settings.thresholds.clone(),
             workdir: std::path::absolute(&settings.workdir)
                 .unwrap_or_else(|_| settings.workdir.clone()),
+            stall: settings.stall.clone(),
+            medians: std::sync::OnceLock::new(),
         })
     }
 
@@ -417,6 +448,15 @@ impl Session {
         if let Err(e) = rated.recorded {
             self.reporter
                 .warn(&format!("recommendations not recorded: {e}"));
+        }
+        if self.observers.any() && !rated.recommendations.is_empty() {
+            let record = self.tracker.record();
+            for recommendation in &rated.recommendations {
+                self.observers.emit(&Event::Recommendation {
+                    recommendation,
+                    record: &record,
+                });
+            }
         }
         rated.recommendations
     }
@@ -669,6 +709,19 @@ impl Session {
         .into_iter()
         .flatten()
         .collect();
+        let stall = StallWatch::start(
+            self.stall_threshold(id, step),
+            crate::stall::Watched {
+                step_id: id,
+                root_pid: child.id(),
+                log: &log_path,
+                channel: &channel,
+            },
+            &self.stall,
+            tracker,
+            &self.observers,
+            &self.reporter,
+        );
         let follower = Follower::start(
             Arc::clone(tracker),
             id.to_owned(),
@@ -679,6 +732,9 @@ impl Session {
         // wait4: the supervisor reaps the whole tree, so its usage is the step's.
         let waited = sys::wait_with_usage(child.id());
         signals.current.store(0, Ordering::SeqCst);
+        if let Some(stall) = stall {
+            stall.finish();
+        }
         for tee in tees {
             let _ = tee.join();
         }
@@ -726,6 +782,25 @@ impl Session {
             }
             other => Ok(other?),
         }
+    }
+
+    /// The stall threshold of `step` run as `id` (`None`: off).
+    fn stall_threshold(&self, id: &str, step: &Step) -> Option<Duration> {
+        let explicit = step.stall_seconds.is_some() || self.stall.seconds.is_some();
+        let median = if explicit {
+            None
+        } else {
+            let medians = self.medians.get_or_init(|| {
+                progress::step_medians(&self.root, &self.pipeline, rate::HISTORY_RUNS)
+            });
+            medians.get(id).or_else(|| medians.get(&step.id)).copied()
+        };
+        crate::stall_threshold(
+            step.stall_seconds,
+            self.stall.seconds,
+            median,
+            step.expected_seconds,
+        )
     }
 
     /// Copies a child's stream to the terminal and to the step's log (if it

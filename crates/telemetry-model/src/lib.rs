@@ -53,8 +53,9 @@ pub use record::{
 };
 pub use status::{PerfStatus, RunStatus, Severity, StepStatus};
 pub use summary::{
-    BaselineStatus, LiveProgress, NO_BASELINE, PerfCounts, PerfSummary, ResourceAggregate,
-    ResourceSummary, Resumption, RunSummary, StepResourceSummary,
+    BaselineStatus, LiveProgress, NO_BASELINE, NotificationOutcome, NotificationRecord, PerfCounts,
+    PerfSummary, ResourceAggregate, ResourceSummary, Resumption, RunSummary, Stall,
+    StepResourceSummary,
 };
 pub use timestamp::Timestamp;
 pub use validate::{

@@ -64,6 +64,12 @@ pub struct RunSummary {
     pub resumptions: Vec<Resumption>,
     /// The Python tracker's scenario id (`scenario_id`), where it is a string.
     pub scenario_id: Option<String>,
+    /// The step that shows no sign of life, while it shows none
+    /// (`stalled`); `None` otherwise.
+    pub stalled: Option<Stall>,
+    /// The notifications of the run and how each went (`notifications`),
+    /// oldest first; empty when none was due.
+    pub notifications: Vec<NotificationRecord>,
     /// The Python tracker's scenario (`scenario`), where it is a string.
     pub scenario: Option<String>,
     /// Every other key, preserved verbatim.
@@ -72,14 +78,16 @@ pub struct RunSummary {
 
 /// The typed keys of [`RunSummary`] other than `total_duration`, in
 /// alphabetical order.
-const TYPED_KEYS: [&str; 8] = [
+const TYPED_KEYS: [&str; 10] = [
     "live",
+    "notifications",
     "perf_tests",
     "reason",
     "resources",
     "resumptions",
     "scenario",
     "scenario_id",
+    "stalled",
     "storage_errors",
 ];
 
@@ -91,6 +99,8 @@ enum Field<'a> {
     Resources(&'a ResourceSummary),
     Resumptions(&'a [Resumption]),
     Lines(&'a [String]),
+    Stall(&'a Stall),
+    Notifications(&'a [NotificationRecord]),
     Kept(&'a Value),
 }
 
@@ -103,6 +113,8 @@ impl Serialize for Field<'_> {
             Self::Resources(v) => v.serialize(serializer),
             Self::Resumptions(v) => v.serialize(serializer),
             Self::Lines(v) => v.serialize(serializer),
+            Self::Stall(v) => v.serialize(serializer),
+            Self::Notifications(v) => v.serialize(serializer),
             Self::Kept(v) => v.serialize(serializer),
         }
     }
@@ -113,6 +125,8 @@ impl RunSummary {
     fn typed(&self, key: &str) -> Option<Field<'_>> {
         match key {
             "live" => self.live.as_ref().map(Field::Live),
+            "notifications" => (!self.notifications.is_empty())
+                .then_some(Field::Notifications(&self.notifications)),
             "perf_tests" => self.perf_tests.as_ref().map(Field::Perf),
             "reason" => self.reason.as_deref().map(Field::Text),
             "resources" => self.resources.as_ref().map(Field::Resources),
@@ -121,6 +135,7 @@ impl RunSummary {
             }
             "scenario" => self.scenario.as_deref().map(Field::Text),
             "scenario_id" => self.scenario_id.as_deref().map(Field::Text),
+            "stalled" => self.stalled.as_ref().map(Field::Stall),
             "storage_errors" => {
                 (!self.storage_errors.is_empty()).then_some(Field::Lines(&self.storage_errors))
             }
@@ -224,6 +239,8 @@ impl<'de> Visitor<'de> for SummaryVisitor {
             resumptions: take(&mut extra, "resumptions").unwrap_or_default(),
             scenario_id: take(&mut extra, "scenario_id"),
             scenario: take(&mut extra, "scenario"),
+            stalled: take(&mut extra, "stalled"),
+            notifications: take(&mut extra, "notifications").unwrap_or_default(),
             extra,
         })
     }
@@ -251,6 +268,72 @@ pub struct Resumption {
     /// their entries were dropped from the record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+}
+
+/// A running step that has shown no sign of life (`summary.stalled`): no
+/// progress on its channel, no output and (almost) no CPU for
+/// `stall_seconds`. Cleared when it shows one again or ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stall {
+    /// The step.
+    pub step_id: String,
+    /// Its last sign of life: the stall is counted from here.
+    pub since: Timestamp,
+    /// The silence that made it a stall, in seconds.
+    pub stall_seconds: f64,
+}
+
+/// One notification of a run and how it went (`summary.notifications`).
+///
+/// ```
+/// use telemetry_model::{NotificationOutcome, NotificationRecord};
+/// let line = r#"{"event":"failed","target":"webhook hooks.example.org","outcome":"failed",
+///     "reason":"connection refused","attempts":2,"at":"2026-01-02T03:04:05Z","step_id":"train"}"#;
+/// let record: NotificationRecord = serde_json::from_str(line)?;
+/// assert_eq!(record.outcome, NotificationOutcome::Failed);
+/// assert_eq!(record.step_id.as_deref(), Some("train"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    /// The event notified: `failed`, `cancelled`, `stalled`, `completed`
+    /// or `recommendation`.
+    pub event: String,
+    /// The step concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_id: Option<String>,
+    /// Where it went, as safe to show: `command `notify-send …``, or
+    /// `webhook HOST` (never the URL's path, which often holds a token).
+    pub target: String,
+    /// Whether it went.
+    pub outcome: NotificationOutcome,
+    /// Why it failed (or what the receiver answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Tries made.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the outcome was known.
+    pub at: Timestamp,
+}
+
+/// How a notification went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationOutcome {
+    /// The command exited 0, or the webhook answered 2xx.
+    Sent,
+    /// It did not: the reason says why.
+    Failed,
+}
+
+impl fmt::Display for NotificationOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        })
+    }
 }
 
 /// The running step's progress as last persisted (`summary.live`).

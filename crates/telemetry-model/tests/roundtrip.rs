@@ -13,9 +13,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use telemetry_model::{
-    PerfStatus, PerformanceRecommendation, PerformanceTestResult, PipelineRunRecord, RunStatus,
-    RunSummary, SCHEMA_VERSION, Severity, StepExecutionEntry, StepStatus, TelemetrySnapshot,
-    Timestamp,
+    NotificationOutcome, NotificationRecord, PerfStatus, PerformanceRecommendation,
+    PerformanceTestResult, PipelineRunRecord, RunStatus, RunSummary, SCHEMA_VERSION, Severity,
+    Stall, StepExecutionEntry, StepStatus, TelemetrySnapshot, Timestamp,
 };
 
 /// Serialises `value`, reads it back, and checks both the value and the
@@ -76,6 +76,20 @@ fn full_record() -> PipelineRunRecord {
         reason: Some("step `train` failed: killed by SIGKILL".into()),
         storage_errors: vec!["log: 1 write failed (No space left on device)".into()],
         scenario_id: Some("minimal".into()),
+        stalled: Some(Stall {
+            step_id: "train".into(),
+            since: ts("2025-01-02T10:10:00Z"),
+            stall_seconds: 600.0,
+        }),
+        notifications: vec![NotificationRecord {
+            event: "failed".into(),
+            step_id: Some("train".into()),
+            target: "webhook hooks.example.org".into(),
+            outcome: NotificationOutcome::Failed,
+            reason: Some("connection refused".into()),
+            attempts: 2,
+            at: ts("2025-01-02T10:30:01Z"),
+        }],
         extra: BTreeMap::from([
             ("completed_steps".to_owned(), json!(1)),
             ("demo_mode".to_owned(), json!(true)),

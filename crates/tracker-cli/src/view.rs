@@ -46,6 +46,11 @@ pub(crate) struct ListEntry<'a> {
     pub perf_tests: Option<PerfSummary>,
     /// How often the run was resumed (`tracker run --resume`).
     pub resumed: usize,
+    /// The stalled step of a running run (no progress, output or CPU for
+    /// its `stall_seconds`), else null.
+    pub stalled_step: Option<&'a str>,
+    /// Seconds since that step's last sign of life, else null.
+    pub stalled_seconds: Option<f64>,
 }
 
 impl<'a> ListEntry<'a> {
@@ -74,8 +79,34 @@ impl<'a> ListEntry<'a> {
             },
             perf_tests,
             resumed: record.summary.resumptions.len(),
+            stalled_step: stalled(record, entry.state, now).map(|(step, _)| step),
+            stalled_seconds: stalled(record, entry.state, now).map(|(_, secs)| secs),
         }
     }
+}
+
+/// The stalled step of a live run and the seconds since its last sign of
+/// life; stale stall marks of a run no longer running are ignored.
+pub(crate) fn stalled(
+    record: &PipelineRunRecord,
+    state: RunState,
+    now: Timestamp,
+) -> Option<(&str, f64)> {
+    let stall = record.summary.stalled.as_ref()?;
+    let running = record
+        .step(&stall.step_id)
+        .is_some_and(|s| s.status == StepStatus::Running);
+    (state == RunState::Running && running).then(|| {
+        (
+            stall.step_id.as_str(),
+            now.seconds_since(stall.since).max(0.0),
+        )
+    })
+}
+
+/// `stalled for 12m`.
+pub(crate) fn stalled_for(seconds: f64) -> String {
+    format!("stalled for {}", telemetry_model::format_eta(seconds))
 }
 
 pub(crate) fn completed_steps(record: &PipelineRunRecord) -> usize {

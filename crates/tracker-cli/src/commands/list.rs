@@ -73,10 +73,10 @@ fn table(entries: &[ListEntry<'_>]) -> Table {
         table.row(vec![
             opt_cell(Some(e.run_id)),
             opt_cell(e.pipeline),
-            if e.resumed > 0 {
-                format!("{} (resumed)", e.status)
-            } else {
-                e.status.to_string()
+            match (e.stalled_seconds, e.resumed > 0) {
+                (Some(secs), _) => format!("{} ({})", e.status, crate::view::stalled_for(secs)),
+                (None, true) => format!("{} (resumed)", e.status),
+                (None, false) => e.status.to_string(),
             },
             e.perf_tests.as_ref().map_or_else(
                 || "-".to_owned(),

@@ -92,6 +92,13 @@ pub(crate) fn settings(
     if plain {
         settings.display = Display::Plain;
     }
+    // The project's [[notify]] tables apply to every pipeline, before the
+    // pipeline's own.
+    if let Some(project) = &ctx.project {
+        let mut notify = runner::project_notify_rules(&project.path)?;
+        notify.append(&mut settings.notify);
+        settings.notify = notify;
+    }
     Ok(settings)
 }
 

@@ -253,7 +253,38 @@ fn recommendation_lines(recs: &[PerformanceRecommendation]) -> String {
     out
 }
 
-/// The text form: header, steps, recommendations, perf tests.
+/// One line per notification: `failed → webhook HOST: sent (1 try)`, and
+/// why it failed.
+fn notification_lines(notes: &[telemetry_model::NotificationRecord]) -> String {
+    let mut out = String::new();
+    for note in notes {
+        let step = note
+            .step_id
+            .as_deref()
+            .map(|s| format!(" (step {})", clean(s)))
+            .unwrap_or_default();
+        let tries = match note.attempts {
+            0 => String::new(),
+            1 => " (1 try)".to_owned(),
+            n => format!(" ({n} tries)"),
+        };
+        let why = note
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", clean(r)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}{step} → {}: {}{tries}{why}",
+            note.event,
+            clean(&note.target),
+            note.outcome
+        );
+    }
+    out
+}
+
+/// The text form: header, steps, recommendations, notifications, perf tests.
 pub(crate) fn human(view: &RunView, now: Timestamp) -> String {
     let record = view.record();
     let mut out = String::new();
@@ -278,6 +309,19 @@ pub(crate) fn human(view: &RunView, now: Timestamp) -> String {
     if !recs.is_empty() {
         let _ = write!(out, "\nRecommendations ({})\n", recs.len());
         out.push_str(&recommendation_lines(recs));
+    }
+    let notes = &record.summary.notifications;
+    if !notes.is_empty() {
+        let _ = write!(out, "\nNotifications ({})\n", notes.len());
+        out.push_str(&notification_lines(notes));
+    }
+    if let Some((step, secs)) = crate::view::stalled(record, view.entry.state, now) {
+        let _ = writeln!(
+            out,
+            "\nStep {} is {} (no progress, output or CPU)",
+            clean(step),
+            crate::view::stalled_for(secs)
+        );
     }
     let perf = &view.contents.perf_tests;
     if !perf.is_empty() {

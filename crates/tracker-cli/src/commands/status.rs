@@ -47,6 +47,9 @@ struct CurrentStep<'a> {
     steps_per_sec: Option<f64>,
     /// The step's last progress message.
     message: Option<&'a str>,
+    /// Seconds since its last sign of life, while it is stalled (no
+    /// progress, output or CPU for its `stall_seconds`); else null.
+    stalled_seconds: Option<f64>,
 }
 
 pub(crate) fn run(
@@ -125,6 +128,9 @@ fn document(view: &RunView, alive: bool, now: Timestamp) -> StatusDocument<'_> {
             fraction: live.and_then(|l| l.fraction),
             steps_per_sec: live.and_then(|l| l.steps_per_sec),
             message: live.and_then(|l| l.message.as_deref()),
+            stalled_seconds: crate::view::stalled(record, view.entry.state, now)
+                .filter(|(id, _)| *id == s.step_id)
+                .map(|(_, secs)| secs),
         }),
         last_completed_step: record.last_completed_step().map(|s| s.label()),
     }
@@ -168,10 +174,13 @@ fn human(doc: &StatusDocument<'_>) -> String {
             .fraction
             .map(|f| format!("{:.0}%, ", f * 100.0))
             .unwrap_or_default();
-        let message = step
+        let mut message = step
             .message
             .map(|m| format!(" – {}", clean(m)))
             .unwrap_or_default();
+        if let Some(secs) = step.stalled_seconds {
+            message.push_str(&format!(" – {}", crate::view::stalled_for(secs)));
+        }
         out.push_str(&format!(
             "Step {}/{} – {} ({fraction}elapsed {step_elapsed}){message}\n",
             step.order,
