@@ -239,6 +239,6 @@ fn an_unknown_scenario_is_a_usage_error_listing_the_scenarios() {
     assert_eq!(list.status.code(), Some(0));
     assert_eq!(
         stdout(&list).lines().count(),
-        4 + usize::from(cfg!(target_os = "linux"))
+        4 + 2 * usize::from(cfg!(target_os = "linux"))
     );
 }

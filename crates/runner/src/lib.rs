@@ -64,6 +64,7 @@ mod sys;
 
 pub use channel::{ChannelReader, channel_path};
 pub use error::{Error, Result};
+pub use hosted::StepPulse;
 pub use notify::{
     DEFAULT_TIMEOUT, EXIT_WAIT, EventDetail, LOG_TAIL_LINES, MAX_TIMEOUT_SECONDS, Notifier,
     NotifyError, NotifyOn, NotifyRule, NotifyTarget, Recorder, event_document,

@@ -268,20 +268,22 @@ pub struct Session {
     /// `None` for a hosted run: the host owns its signals.
     signals: Option<Signals>,
     pub(crate) telemetry: Option<Telemetry>,
-    reporter: Arc<dyn Reporter>,
+    pub(crate) reporter: Arc<dyn Reporter>,
     /// Writes of the run's files that failed (a full disk).
     pub(crate) storage: Arc<StorageLedger>,
     pub(crate) observers: Observers,
     /// `None` for a hosted run: its steps are the host's own code.
     supervisor: Option<Supervisor>,
-    /// Hosted steps: the process's CPU seconds when each began.
-    pub(crate) hosted_cpu: Mutex<std::collections::HashMap<String, f64>>,
+    /// Hosted steps that are running: when each began, its stall watch.
+    pub(crate) hosted: Mutex<std::collections::HashMap<String, crate::hosted::Running>>,
+    /// Expected durations of the steps, in seconds (stall thresholds).
+    pub(crate) expected: std::collections::HashMap<String, f64>,
     root: ArtifactRoot,
     pipeline: String,
     thresholds: recommend::Thresholds,
     /// Where the steps run (for the report's artifact links).
     workdir: PathBuf,
-    stall: StallSettings,
+    pub(crate) stall: StallSettings,
     /// Median step durations of the pipeline's history, for the stall
     /// thresholds (read when first needed).
     medians: std::sync::OnceLock<std::collections::HashMap<String, f64>>,
@@ -306,6 +308,10 @@ impl Session {
         observers: Vec<Box<dyn Observer>>,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Self> {
+        let expected = specs
+            .iter()
+            .filter_map(|s| Some((s.id.clone(), s.expected?.as_secs_f64())))
+            .collect();
         let mut options = TrackerOptions::new(&settings.pipeline, settings.root.clone());
         options.scenario_config_path = settings.scenario.clone();
         options.run = settings.run.clone();
@@ -384,7 +390,8 @@ impl Session {
             storage,
             observers,
             supervisor: settings.supervisor.clone(),
-            hosted_cpu: Mutex::default(),
+            hosted: Mutex::default(),
+            expected,
             root: settings.root.clone(),
             pipeline: settings.pipeline.clone(),
             thresholds: settings.thresholds.clone(),
@@ -714,8 +721,8 @@ impl Session {
             crate::stall::Watched {
                 step_id: id,
                 root_pid: child.id(),
-                log: &log_path,
-                channel: &channel,
+                files: &[&log_path, &channel],
+                pulse: None,
             },
             &self.stall,
             tracker,
@@ -782,6 +789,14 @@ impl Session {
             }
             other => Ok(other?),
         }
+    }
+
+    /// The median duration of step `id` in the pipeline's history.
+    pub(crate) fn history_median(&self, id: &str) -> Option<f64> {
+        let medians = self
+            .medians
+            .get_or_init(|| progress::step_medians(&self.root, &self.pipeline, rate::HISTORY_RUNS));
+        medians.get(id).copied()
     }
 
     /// The stall threshold of `step` run as `id` (`None`: off).

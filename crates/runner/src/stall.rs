@@ -12,7 +12,7 @@
 //! when the files have been quiet (so a chatty step costs no scans).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -264,8 +264,10 @@ pub(crate) struct StallWatch {
 pub(crate) struct Watched<'a> {
     pub step_id: &'a str,
     pub root_pid: u32,
-    pub log: &'a Path,
-    pub channel: &'a Path,
+    /// Files whose growth is a sign of life (a command's log and channel).
+    pub files: &'a [&'a Path],
+    /// A counter whose change is a sign of life (a hosted step's reports).
+    pub pulse: Option<Arc<AtomicU64>>,
 }
 
 impl StallWatch {
@@ -287,7 +289,8 @@ impl StallWatch {
             (threshold / 5).clamp(Duration::from_millis(100), Duration::from_secs(30))
         });
         let clock = Arc::clone(&settings.clock);
-        let files = vec![step.log.to_owned(), step.channel.to_owned()];
+        let files: Vec<PathBuf> = step.files.iter().map(|f| f.to_path_buf()).collect();
+        let pulse = step.pulse;
         let step_id = step.step_id.to_owned();
         let root = step.root_pid;
         let thread = {
@@ -301,6 +304,8 @@ impl StallWatch {
                 .spawn(move || {
                     let mut detector = Detector::new(threshold, clock.now().unix_ms());
                     let mut last = sizes(&files);
+                    let beats = || pulse.as_ref().map(|p| p.load(Ordering::Relaxed));
+                    let mut last_beat = beats();
                     let mut recommended = false;
                     loop {
                         std::thread::park_timeout(tick);
@@ -308,8 +313,10 @@ impl StallWatch {
                             break;
                         }
                         let now = sizes(&files);
-                        let grew = now.iter().zip(&last).any(|(n, l)| n > l);
+                        let beat = beats();
+                        let grew = now.iter().zip(&last).any(|(n, l)| n > l) || beat != last_beat;
                         last = now;
+                        last_beat = beat;
                         let change = detector
                             .look(clock.now().unix_ms(), grew, &mut || tree_cpu_seconds(root));
                         let mut flag = stalled.lock().unwrap_or_else(PoisonError::into_inner);

@@ -83,6 +83,45 @@ impl std::fmt::Debug for NativeRun {
 /// A step spec from Python: `(id, name, enabled, expected_seconds)`.
 type SpecTuple = (String, String, bool, Option<f64>);
 
+/// A notification from Python: `(on, kind, target, timeout_seconds)`,
+/// `kind` `"command"` or `"webhook"` (docs/notify.md).
+type NotifySpec = (Vec<String>, String, String, Option<f64>);
+
+/// The `i`th rule of `notify=`; a bad one is a `ValueError` naming it.
+fn notify_rule(
+    i: usize,
+    (on, kind, target, timeout): NotifySpec,
+    cwd: &std::path::Path,
+) -> PyResult<runner::NotifyRule> {
+    let bad = |what: String| PyValueError::new_err(format!("notify[{i}]: {what}"));
+    let mut events = Vec::with_capacity(on.len());
+    for name in &on {
+        events.push(runner::NotifyOn::parse(name).ok_or_else(|| {
+            bad(format!(
+                "unknown event {name:?} in `on`: expected any of failed, cancelled, stalled, completed, recommendation"
+            ))
+        })?);
+    }
+    let rule = match kind.as_str() {
+        "command" => runner::NotifyRule::command(&events, target, cwd),
+        "webhook" => runner::NotifyRule::webhook(&events, &target),
+        other => {
+            return Err(bad(format!(
+                "expected a command or a webhook, got {other:?}"
+            )));
+        }
+    }
+    .map_err(|e| bad(error_text(&e)))?;
+    let mut rule = match timeout {
+        Some(seconds) => rule
+            .with_timeout(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO))
+            .map_err(|e| bad(error_text(&e)))?,
+        None => rule,
+    };
+    rule.origin = format!("tracker.Run(notify=[…]) #{}", i + 1);
+    Ok(rule)
+}
+
 #[pymethods]
 impl NativeRun {
     /// Creates the run: its directory and first record, under the artifact
@@ -93,7 +132,8 @@ impl NativeRun {
     /// `sys.stderr`, for notebooks).
     #[new]
     #[pyo3(signature = (pipeline, steps, *, artifact_root=None, telemetry=None, interval=None,
-        display="auto", resume=None, force=false, keep=None, scenario=None))]
+        display="auto", resume=None, force=false, keep=None, scenario=None, notify=Vec::new(),
+        stall_seconds=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -107,6 +147,8 @@ impl NativeRun {
         force: bool,
         keep: Option<usize>,
         scenario: Option<String>,
+        notify: Vec<NotifySpec>,
+        stall_seconds: Option<f64>,
     ) -> PyResult<Self> {
         let display_mode = match display {
             "auto" => Display::Auto,
@@ -154,6 +196,21 @@ impl NativeRun {
             .unwrap_or(1.0);
         settings.telemetry = enabled.then(|| Duration::from_secs_f64(interval));
         settings.resume = resume.map(|run| progress::Resume { run, force });
+        // The project's [[notify]] tables apply to every pipeline, first.
+        if let Some(project) = &project {
+            settings.notify = runner::project_notify_rules(&project.path)
+                .map_err(|e| PyValueError::new_err(error_text(&e)))?;
+        }
+        for (i, spec) in notify.into_iter().enumerate() {
+            settings.notify.push(notify_rule(i, spec, &cwd)?);
+        }
+        if let Some(seconds) = stall_seconds {
+            settings.stall.seconds = Some(Duration::try_from_secs_f64(seconds).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "stall_seconds: expected a number of seconds of 0 or more (0: off), got {seconds}"
+                ))
+            })?);
+        }
         if display == "python" {
             settings.plain_output = Some(runner::PlainOutput::new(|| Box::new(PythonStderr)));
         }
@@ -211,7 +268,7 @@ impl NativeRun {
 
     /// Starts step `id`; returns its handle.
     fn begin_step(&self, py: Python<'_>, id: &str) -> PyResult<StepHandle> {
-        py.detach(|| {
+        let pulse = py.detach(|| {
             let session = self.session.lock().map_err(|_| poisoned())?;
             let session = session.as_ref().ok_or_else(ended)?;
             session.begin_step(id).map_err(|e| step_error(&e))
@@ -219,6 +276,7 @@ impl NativeRun {
         Ok(StepHandle {
             tracker: Arc::downgrade(&self.tracker()?),
             id: id.to_owned(),
+            pulse,
         })
     }
 
@@ -344,6 +402,8 @@ struct StepHandle {
     /// its lock) alive.
     tracker: Weak<ProgressTracker>,
     id: String,
+    /// Beaten by each report: the step's sign of life for stall detection.
+    pulse: runner::StepPulse,
 }
 
 #[pymethods]
@@ -377,6 +437,7 @@ impl StepHandle {
         let Some(tracker) = self.tracker.upgrade() else {
             return Ok(());
         };
+        self.pulse.beat();
         py.detach(|| tracker.report(&self.id, report))
             .map_err(|e| PyValueError::new_err(format!("step `{}`: {e}", self.id)))
     }

@@ -52,6 +52,31 @@ _ENDING_SIGNALS = tuple(
 )
 
 
+#: Keys of a ``notify`` table, as in a pipeline file's ``[[notify]]``.
+_NOTIFY_KEYS = {"on", "command", "webhook", "timeout_seconds"}
+#: Its events when ``on`` is not given.
+_NOTIFY_DEFAULT_ON = ["failed", "cancelled", "stalled"]
+
+
+def _notify_spec(i: int, table: Any) -> Tuple[List[str], str, str, Optional[float]]:
+    if not isinstance(table, dict):
+        raise TypeError(
+            f"notify[{i}]: expected a dict such as {{'on': ['failed'], 'command': '…'}}, "
+            f"got {type(table).__name__}"
+        )
+    unknown = sorted(set(table) - _NOTIFY_KEYS)
+    if unknown:
+        raise ValueError(f"notify[{i}]: unknown key(s) {', '.join(unknown)}: expected {', '.join(sorted(_NOTIFY_KEYS))}")
+    if ("command" in table) == ("webhook" in table):
+        raise ValueError(f"notify[{i}]: expected exactly one of `command` or `webhook`")
+    on = table.get("on", _NOTIFY_DEFAULT_ON)
+    if isinstance(on, str):
+        on = [on]
+    kind = "command" if "command" in table else "webhook"
+    timeout = table.get("timeout_seconds")
+    return ([str(e) for e in on], kind, str(table[kind]), None if timeout is None else float(timeout))
+
+
 class TrackerError(RuntimeError):
     """A command of the tracker's history (``list_runs``, ``load_run``)
     failed; the message is the command line's error."""
@@ -127,7 +152,13 @@ class Run:
     N runs of this pipeline (default: every run). ``resume``: a failed,
     cancelled or abandoned run id to continue (its completed steps are kept;
     ``with run.step`` of a completed step is skipped by
-    :meth:`Run.completed`).
+    :meth:`Run.completed`). ``notify``: tables as ``[[notify]]`` of a
+    pipeline file, as dicts (``{"on": ["failed"], "command": "…"}`` or
+    ``{"on": ["failed", "stalled"], "webhook": "https://…",
+    "timeout_seconds": 10}``), after those of ``tracker.toml``.
+    ``stall_seconds``: the silence (no report, almost no CPU) after which a
+    step counts as stalled; default 3× its median or expected duration, at
+    least 10 minutes; 0 turns detection off (docs/notify.md).
 
     On exit the run ends ``completed`` (or ``failed`` if a step failed),
     ``failed`` if an exception escapes, ``cancelled`` on KeyboardInterrupt,
@@ -149,6 +180,8 @@ class Run:
         resume: Optional[str] = None,
         force: bool = False,
         scenario: Optional[str] = None,
+        notify: Optional[Sequence[Dict[str, Any]]] = None,
+        stall_seconds: Optional[float] = None,
     ) -> None:
         specs = []
         for step in steps:
@@ -170,6 +203,8 @@ class Run:
             resume=resume,
             force=force,
             scenario=scenario,
+            notify=[_notify_spec(i, table) for i, table in enumerate(notify or [])],
+            stall_seconds=stall_seconds,
         )
         self._native: Optional[_native.NativeRun] = None
         self._run_id: Optional[str] = None

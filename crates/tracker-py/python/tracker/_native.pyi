@@ -39,6 +39,8 @@ class NativeRun:
         force: bool = False,
         keep: Optional[int] = None,
         scenario: Optional[str] = None,
+        notify: Sequence[Tuple[List[str], str, str, Optional[float]]] = ...,
+        stall_seconds: Optional[float] = None,
     ) -> None: ...
     @property
     def run_id(self) -> str: ...
