@@ -5,13 +5,13 @@
 //! `tracker.list_runs`, …) lives in `python/tracker/__init__.py` and is
 //! documented in docs/python.md; this module is what it stands on:
 //!
-//! - [`NativeRun`]: one hosted run ([`runner::Settings::hosted`]): the
+//! - `NativeRun`: one hosted run ([`runner::Settings::hosted`]): the
 //!   tracker, the telemetry thread over this process and its children, the
 //!   rating and the report at the end;
-//! - [`StepHandle`]: what `with run.step(…) as step` gives, whose
+//! - `StepHandle`: what `with run.step(…) as step` gives, whose
 //!   `report` is the hot path: no I/O, and the GIL released while the
 //!   engine works;
-//! - [`cli`]: the `tracker` command line in process, for `list_runs` and
+//! - `cli`: the `tracker` command line in process, for `list_runs` and
 //!   `load_run` (the same JSON as `tracker list/show --format json`).
 //!
 //! Every call into the engine releases the GIL first: the engine's own
