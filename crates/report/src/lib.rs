@@ -51,7 +51,7 @@ use telemetry_model::{
 };
 
 pub use links::{ArtifactLinks, linked_files};
-pub use markdown::{markdown_escape, render_markdown, resumed_line};
+pub use markdown::{abandoned_status, markdown_escape, render_markdown, resumed_line};
 
 /// The stylesheet, inlined into every report.
 const STYLE: &str = include_str!("style.css");

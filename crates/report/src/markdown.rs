@@ -223,14 +223,31 @@ fn status(input: &ReportInput<'_>) -> String {
     if !input.abandoned || record.status.is_terminal() {
         return record.status.to_string();
     }
+    abandoned_status(record)
+}
+
+/// The status of an abandoned run (recorded live, its writer gone), with
+/// where it died: `abandoned (recorded running, but its writer is gone;
+/// it died after step 2/5 `Pre-train` completed)`. The step's name is
+/// made safe for a terminal and for Markdown code spans (control
+/// characters `?`, backticks `'`); `tracker show` says the same.
+pub fn abandoned_status(record: &telemetry_model::PipelineRunRecord) -> String {
     let last = record.last_completed_step().map_or_else(
         || "before any step completed".to_owned(),
         |s| {
+            let label: String = s
+                .label()
+                .chars()
+                .map(|c| match c {
+                    '`' => '\'',
+                    c if c.is_control() => '?',
+                    c => c,
+                })
+                .collect();
             format!(
-                "after step {}/{} `{}` completed",
+                "after step {}/{} `{label}` completed",
                 s.order,
                 record.counted_steps().count(),
-                s.label().replace('`', "'")
             )
         },
     );
@@ -473,6 +490,24 @@ mod tests {
         );
         assert!(dead.contains("- **duration**: 31s\n"), "{dead}");
         assert!(!dead.contains("current step"), "{dead}");
+    }
+
+    #[test]
+    fn an_abandoned_status_names_its_last_step_safely() {
+        let mut record = PipelineRunRecord::new("r-3");
+        record.status = RunStatus::Running;
+        assert_eq!(
+            abandoned_status(&record),
+            "abandoned (recorded running, but its writer is gone; it died before any step completed)"
+        );
+        let mut done = StepExecutionEntry::new("s", "a `quoted`\u{1b}[2J step", 1);
+        done.status = StepStatus::Completed;
+        record.steps = vec![done];
+        assert_eq!(
+            abandoned_status(&record),
+            "abandoned (recorded running, but its writer is gone; it died after step 1/1 \
+             `a 'quoted'?[2J step` completed)"
+        );
     }
 
     #[test]

@@ -40,26 +40,10 @@ pub(crate) fn run(
 
 /// `completed`, or `abandoned (recorded running: its writer died after step 2/5 …)`.
 fn state_line(view: &RunView) -> String {
-    let record = view.record();
-    let state = view.entry.state;
-    if state != RunState::Abandoned {
-        return state.to_string();
+    if view.entry.state != RunState::Abandoned {
+        return view.entry.state.to_string();
     }
-    let last = record.last_completed_step().map_or_else(
-        || "before any step completed".to_owned(),
-        |s| {
-            format!(
-                "after step {}/{} `{}` completed",
-                s.order,
-                record.counted_steps().count(),
-                clean(s.label())
-            )
-        },
-    );
-    format!(
-        "abandoned (recorded {}, but its writer is gone; it died {last})",
-        record.status
-    )
+    report::abandoned_status(view.record())
 }
 
 /// Key/value header lines shared by the text and Markdown forms.
