@@ -610,8 +610,11 @@ fn telemetry_samples_the_steps_tree_and_totals_its_resources() {
         .iter()
         .filter_map(|s| s.cpu_percent_process)
         .fold(0.0, f64::max);
+    // The burning tree registers (at least 4 % of one core in some sample,
+    // whatever share of the machine the load leaves it); a sampler that
+    // missed it would say 0 or nothing.
     let cpus = std::thread::available_parallelism().unwrap().get() as f64;
-    assert!(busiest > 40.0 / cpus, "busiest sample {busiest:.1} %");
+    assert!(busiest > 4.0 / cpus, "busiest sample {busiest:.1} %");
     for s in &samples {
         assert!(telemetry_model::validate_snapshot(s).is_empty(), "{s:?}");
         assert!(
