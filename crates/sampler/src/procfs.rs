@@ -109,6 +109,13 @@ impl ProcessReader {
         Some(Self { file, clock })
     }
 
+    /// Its CPU time now, ns, where it is read through its CPU clock (one
+    /// `clock_gettime` call); `None` without a clock, or once the process
+    /// is gone.
+    pub(crate) fn clock_ns(&self) -> Option<u64> {
+        self.clock?.read_ns()
+    }
+
     /// Reads the process now (the kernel renders the file afresh at offset
     /// 0: one system call, no path lookup); `ns_per_tick` converts `stat`'s
     /// clock ticks. `None` once the process is gone (reaped, a zombie) or
