@@ -160,6 +160,22 @@ pub struct LiveMetrics {
     pub fps: Option<f64>,
 }
 
+/// The running step and its throughput as [`ProgressTracker::live_metrics`]
+/// gives them: published by the run's state whenever they change, under
+/// a lock of their own, so that the telemetry sampler, which asks at every
+/// sample, neither waits for the state's lock nor walks the steps.
+#[derive(Debug, Default)]
+struct LiveBoard(Mutex<LiveMetrics>);
+
+impl LiveBoard {
+    fn read(&self) -> LiveMetrics {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct Live {
     fraction: Option<f64>,
@@ -220,6 +236,9 @@ pub(crate) struct State {
     /// (`[0]`) and stderr (`[1]`), held back until its newline comes, so
     /// that the bar is never drawn on the same line.
     partial: [Vec<u8>; 2],
+    /// What [`ProgressTracker::live_metrics`] reads: kept up to date by
+    /// [`State::publish_live`] at every transition and progress report.
+    board: Arc<LiveBoard>,
 }
 
 /// Longest unfinished line held back under a live display; a longer one
@@ -228,11 +247,14 @@ const MAX_PARTIAL_LINE: usize = 64 * 1024;
 
 struct Shared {
     state: Mutex<State>,
+    /// The state's [`LiveBoard`], read without the state's lock.
+    board: Arc<LiveBoard>,
     control: Mutex<Control>,
     wake: Condvar,
 }
 
 /// What the refresh thread is told while it sleeps. Lock order: `state`
+/// before the live board (see [`LiveBoard`]), and `state`
 /// before `control`, never the other way round.
 #[derive(Debug, Default)]
 struct Control {
@@ -368,6 +390,7 @@ impl ProgressTracker {
         let dir = writer.dir().to_owned();
         let live = vec![Live::default(); steps.len()];
         let live_display = sink.is_live();
+        let board = Arc::new(LiveBoard::default());
         let mut state = State {
             writer,
             record,
@@ -381,7 +404,9 @@ impl ProgressTracker {
             root: options.root,
             retention: options.retention,
             partial: Default::default(),
+            board: Arc::clone(&board),
         };
+        state.publish_live();
         let total = state.record.counted_steps().count();
         let skipped = steps.len() - total;
         let eta = state.estimate().remaining;
@@ -395,6 +420,7 @@ impl ProgressTracker {
         state.apply_retention(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
+            board,
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
         });
@@ -445,22 +471,11 @@ impl ProgressTracker {
         self.lock().estimate()
     }
 
-    /// Throughput of the running step, for the sampler.
+    /// Throughput of the running step, for the sampler. Cheap: it takes
+    /// neither the run's lock nor a walk over its steps (the telemetry
+    /// sampler asks at every sample).
     pub fn live_metrics(&self) -> LiveMetrics {
-        let state = self.lock();
-        match state
-            .record
-            .steps
-            .iter()
-            .position(|s| s.status == StepStatus::Running)
-        {
-            Some(i) => LiveMetrics {
-                step_id: Some(state.record.steps[i].step_id.clone()),
-                steps_per_sec: state.live[i].rate,
-                fps: state.live[i].fps,
-            },
-            None => LiveMetrics::default(),
-        }
+        self.shared.board.read()
     }
 
     /// Starts a pending step; records the ETA shown now as its
@@ -528,7 +543,10 @@ impl ProgressTracker {
         if let Some(message) = report.message {
             live.message = Some(message);
         }
-        if !std::mem::replace(&mut live.changed, true) {
+        let changed = std::mem::replace(&mut live.changed, true);
+        // (The walk in `publish_live` costs what `index` above did.)
+        state.publish_live();
+        if !changed {
             // New progress to persist: the refresh thread may sleep longer.
             self.reschedule();
         }
@@ -1086,8 +1104,34 @@ impl State {
         }
     }
 
+    /// Persists a transition (and publishes it to the live board first,
+    /// whether or not the write succeeds: the change stands in memory).
     fn commit(&mut self) -> manifest::Result<()> {
+        self.publish_live();
         self.writer.commit(&self.record)
+    }
+
+    /// Publishes the running step and its throughput for
+    /// [`ProgressTracker::live_metrics`]. Called after every change to a
+    /// step's status or live throughput.
+    fn publish_live(&self) {
+        let running = self
+            .record
+            .steps
+            .iter()
+            .position(|s| s.status == StepStatus::Running);
+        let mut board = self.board.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match running {
+            Some(i) => {
+                let step = &self.record.steps[i].step_id;
+                if board.step_id.as_ref() != Some(step) {
+                    board.step_id = Some(step.clone());
+                }
+                board.steps_per_sec = self.live[i].rate;
+                board.fps = self.live[i].fps;
+            }
+            None => *board = LiveMetrics::default(),
+        }
     }
 
     fn index(&self, step_id: &str) -> Result<usize> {
@@ -1232,6 +1276,7 @@ impl State {
         if let Some(reason) = reason {
             self.record.summary.reason = Some(reason.to_owned());
         }
+        self.publish_live();
         let persisted = self.writer.commit(&self.record);
         let summary = write_summary(&self.writer, &self.record, &self.recommendations);
         for &i in &running {

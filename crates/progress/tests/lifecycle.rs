@@ -360,6 +360,30 @@ fn reports_give_throughput_progress_and_a_persisted_live_view() {
         None,
         "cleared when the step ends"
     );
+    // What the sampler is told follows every transition.
+    assert_eq!(
+        tracker.live_metrics(),
+        progress::LiveMetrics::default(),
+        "no step running"
+    );
+    tracker.start_step("train").unwrap();
+    let live = tracker.live_metrics();
+    assert_eq!(live.step_id.as_deref(), Some("train"));
+    assert_eq!(
+        (live.steps_per_sec, live.fps),
+        (None, None),
+        "nothing reported yet"
+    );
+    tracker.report("train", report(10, 0.1)).unwrap();
+    assert_eq!(tracker.live_metrics().fps, Some(30.0));
+    tracker
+        .finish(progress::Ending::Status(RunStatus::Cancelled, Some("stop")))
+        .unwrap();
+    assert_eq!(
+        tracker.live_metrics(),
+        progress::LiveMetrics::default(),
+        "the running step ended with the run"
+    );
 }
 
 #[test]

@@ -979,8 +979,14 @@ impl Telemetry {
                 if let (Some(step), Some(rss)) = (&snapshot.step_id, snapshot.memory_rss_mb)
                     && let Ok(mut peaks) = peaks.lock()
                 {
-                    let peak = peaks.entry(step.clone()).or_insert(0.0);
-                    *peak = peak.max(rss);
+                    // The step's own entry once it has one: no key to
+                    // allocate at every sample.
+                    match peaks.get_mut(step) {
+                        Some(peak) => *peak = peak.max(rss),
+                        None => {
+                            peaks.insert(step.clone(), rss.max(0.0));
+                        }
+                    }
                 }
                 // Telemetry never fails a run; it is counted and said once.
                 if let Err(e) = tracker.append_telemetry(snapshot) {

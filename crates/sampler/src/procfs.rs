@@ -109,6 +109,13 @@ impl ProcessReader {
         Some(Self { file, clock })
     }
 
+    /// Its CPU time now, ns, where it is read through its CPU clock (one
+    /// `clock_gettime` call); `None` without a clock, or once the process
+    /// is gone.
+    pub(crate) fn clock_ns(&self) -> Option<u64> {
+        self.clock?.read_ns()
+    }
+
     /// Reads the process now (the kernel renders the file afresh at offset
     /// 0: one system call, no path lookup); `ns_per_tick` converts `stat`'s
     /// clock ticks. `None` once the process is gone (reaped, a zombie) or
@@ -640,22 +647,42 @@ mod tests {
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
         assert!(me.rss_pages > 0);
         assert!(parent_map(Path::new("/proc")).contains_key(&std::process::id()));
-        // Both ways of finding the tree agree on this process's.
-        let me = std::process::id();
-        let child = std::process::Command::new("sleep")
-            .arg("5")
+        // Both ways of finding a tree agree on a shell's with two children.
+        // (Not this process's: the other tests start and reap children of
+        // it at any moment, between the two readings.)
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "sleep 5 & sleep 5 & wait"])
             .spawn()
             .unwrap();
-        let by_children = descendants_by_children(Path::new("/proc"), me);
-        let by_parents = descendants(me, &parent_map(Path::new("/proc")));
-        let mut child = child;
-        let _ = child.kill();
-        let _ = child.wait();
+        let root = shell.id();
+        let children = format!("/proc/{root}/task/{root}/children");
+        while fs::read_to_string(&children)
+            .unwrap()
+            .split_whitespace()
+            .count()
+            < 2
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let by_children = descendants_by_children(Path::new("/proc"), root);
+        let by_parents = descendants(root, &parent_map(Path::new("/proc")));
+        let sleeps: Vec<String> = fs::read_to_string(&children)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        std::process::Command::new("kill")
+            .args(["-s", "KILL", &root.to_string()])
+            .args(&sleeps)
+            .status()
+            .unwrap();
+        shell.wait().unwrap();
         if let Some(mut tree) = by_children {
             tree.sort_unstable();
             let mut expected = by_parents;
             expected.sort_unstable();
-            assert!(tree.contains(&child.id()), "{tree:?}");
+            assert_eq!(tree.len(), 3, "{tree:?}");
+            assert!(tree.contains(&root), "{tree:?}");
             assert_eq!(tree, expected);
         }
         let text = fs::read_to_string("/proc/stat").unwrap();

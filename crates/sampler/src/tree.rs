@@ -20,6 +20,9 @@ struct Tracked {
     last: Option<Usage>,
     /// Samples since its memory was last read.
     memory_age: u32,
+    /// Its CPU time (through its clock) read just before the last scan
+    /// began; `None` if that scan found it, or it has no clock.
+    before_scan: Option<u64>,
 }
 
 /// Samples a process tree: the root and its descendants. The process table
@@ -42,6 +45,18 @@ struct Tracked {
 /// last pid is believed only while it is at least every pid the tree has
 /// held: an emulated `/proc` that does not keep it (gVisor prints 0), or a
 /// pid counter that wrapped around, makes every due scan run.
+///
+/// A due scan is also skipped, whatever the rest of the machine does, when
+/// the tree itself has been still: the last scan found exactly the
+/// processes tracked before it, and none of them has used any CPU since
+/// just before that scan (their CPU clocks, to the nanosecond, read again
+/// when the scan is due) nor gone away. A process that forks runs; one
+/// that exits runs too, and its orphans move only when it does; so a tree
+/// whose processes all stood still through a scan and since was found
+/// whole by it and has not changed. The scan found the processes tracked
+/// before it, so none of its members was started or adopted while it
+/// read (that would leave a new one found, or one missed, and the next
+/// due scan runs).
 #[derive(Debug)]
 pub(crate) struct TreeSampler {
     proc_root: PathBuf,
@@ -53,6 +68,12 @@ pub(crate) struct TreeSampler {
     last_pid_at_scan: Option<u32>,
     /// Whether a tracked process went away since the last scan.
     lost: bool,
+    /// Whether the last scan found exactly the processes tracked before
+    /// it, each with a clock reading from just before it.
+    settled: bool,
+    /// Scans run so far (for the tests).
+    #[cfg(test)]
+    scans: u64,
     /// The highest pid the tree has held.
     highest_pid: u32,
     tracked: Vec<Tracked>,
@@ -84,6 +105,9 @@ impl TreeSampler {
             loadavg: clocks.then(|| ProcFile::new(proc_root.join("loadavg"))),
             last_pid_at_scan: None,
             lost: false,
+            settled: false,
+            #[cfg(test)]
+            scans: 0,
             highest_pid: root,
             proc_root,
             root,
@@ -109,24 +133,46 @@ impl TreeSampler {
             .and_then(|file| file.read_head().and_then(parse_last_pid))
             .filter(|&last| last >= highest);
         let changed = self.lost || last_pid.is_none() || last_pid != self.last_pid_at_scan;
-        if changed {
-            self.last_pid_at_scan = last_pid;
-            self.lost = false;
+        if !changed {
+            return false;
         }
-        changed
+        // The tree's own processes, read now: unchanged, the scan is
+        // skipped; otherwise these are the readings the scan starts from.
+        let mut still = self.settled && !self.lost;
+        for process in &mut self.tracked {
+            let now = process.reader.clock_ns();
+            still &= now.is_some() && now == process.before_scan;
+            process.before_scan = now;
+        }
+        if still {
+            return false;
+        }
+        self.last_pid_at_scan = last_pid;
+        self.lost = false;
+        true
     }
 
     /// Scans for the tree now: keeps the tracked processes still in it and
     /// opens the new ones.
     fn rescan(&mut self) {
+        #[cfg(test)]
+        {
+            self.scans += 1;
+        }
         let found = descendants_by_children(&self.proc_root, self.root)
             .unwrap_or_else(|| descendants(self.root, &parent_map(&self.proc_root)));
         let mut previous = std::mem::take(&mut self.tracked);
+        let mut settled = true;
         for pid in found {
             self.highest_pid = self.highest_pid.max(pid);
             match previous.iter().position(|t| t.pid == pid) {
-                Some(i) => self.tracked.push(previous.swap_remove(i)),
+                Some(i) => {
+                    let kept = previous.swap_remove(i);
+                    settled &= kept.before_scan.is_some();
+                    self.tracked.push(kept);
+                }
                 None => {
+                    settled = false;
                     // Gone between the scan and this open: left out.
                     if let Some(reader) = ProcessReader::open(&self.proc_root, pid, self.clocks) {
                         self.tracked.push(Tracked {
@@ -134,11 +180,13 @@ impl TreeSampler {
                             reader,
                             last: None,
                             memory_age: 0,
+                            before_scan: None,
                         });
                     }
                 }
             }
         }
+        self.settled = settled && previous.is_empty();
     }
 }
 
@@ -417,6 +465,101 @@ mod tests {
         // Unreadable: always scanned.
         std::fs::write(proc_.path().join("loadavg"), "garbage\n").unwrap();
         assert_eq!(sampler.sample(at(30)).processes, 6, "cannot tell: scanned");
+    }
+
+    /// A due scan is skipped while the tree's own processes stand still
+    /// (their CPU clocks do not move; the machine's last pid is not looked
+    /// at here), and runs as soon as one of them runs: a process that
+    /// starts a child has run.
+    #[test]
+    fn a_still_tree_is_not_scanned_again_until_one_of_its_processes_runs() {
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "kill -s STOP $$; sleep 1000; :"])
+            .spawn()
+            .unwrap();
+        let pid = shell.id();
+        let proc_dir = Path::new("/proc").join(pid.to_string());
+        while !std::fs::read_to_string(proc_dir.join("stat"))
+            .unwrap()
+            .contains(") T ")
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Due at every sample; the last pid never believed.
+        let mut sampler = TreeSampler::new(
+            PathBuf::from("/proc"),
+            pid,
+            Duration::ZERO,
+            1,
+            Units::of_this_machine(),
+        );
+        sampler.loadavg = None;
+        let t0 = Instant::now();
+        let mut at = 0;
+        let mut sample = |sampler: &mut TreeSampler| {
+            at += 1;
+            let s = sampler.sample(t0 + Duration::from_secs(at));
+            (s.processes, sampler.scans)
+        };
+        // Until two samples in a row scan no more (the first scan finds
+        // the shell, the second finds it again, from a reading before it;
+        // a process still being switched out may take one more).
+        let settle =
+            |sampler: &mut TreeSampler,
+             sample: &mut dyn FnMut(&mut TreeSampler) -> (usize, u64)| {
+                let mut quiet = 0;
+                for _ in 0..50 {
+                    let before = sampler.scans;
+                    sample(sampler);
+                    quiet = if sampler.scans == before {
+                        quiet + 1
+                    } else {
+                        0
+                    };
+                    if quiet == 2 {
+                        return;
+                    }
+                }
+                panic!("a stopped tree kept being scanned: {} scans", sampler.scans);
+            };
+        settle(&mut sampler, &mut sample);
+        let (processes, scans) = sample(&mut sampler);
+        assert_eq!(processes, 1);
+        assert!(
+            scans >= 2,
+            "the first scan finds a process, the next one settles: {scans}"
+        );
+        for _ in 0..5 {
+            assert_eq!(sample(&mut sampler), (1, scans), "still: no scan");
+        }
+        // The shell goes on and starts `sleep`: it ran, so the next sample
+        // scans and finds its child.
+        std::process::Command::new("kill")
+            .args(["-s", "CONT", &pid.to_string()])
+            .status()
+            .unwrap();
+        let children = proc_dir.join("task").join(pid.to_string()).join("children");
+        let child = loop {
+            let text = std::fs::read_to_string(&children).unwrap();
+            if let Some(child) = text.split_whitespace().next() {
+                break child.to_owned();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let (processes, after) = sample(&mut sampler);
+        assert_eq!((processes, after), (2, scans + 1), "the shell ran: scanned");
+        // Both wait now (the shell for its child): still again.
+        settle(&mut sampler, &mut sample);
+        let (processes, scans) = sample(&mut sampler);
+        assert_eq!(processes, 2);
+        for _ in 0..5 {
+            assert_eq!(sample(&mut sampler), (2, scans), "still: no scan");
+        }
+        std::process::Command::new("kill")
+            .args(["-s", "KILL", &child, &pid.to_string()])
+            .status()
+            .unwrap();
+        shell.wait().unwrap();
     }
 
     /// A process that uses no CPU (stopped, here) keeps its memory figure
