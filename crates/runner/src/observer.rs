@@ -70,6 +70,13 @@ pub trait Observer: Send {
     /// Takes one event. An error stops this observer for the rest of the
     /// run (with one warning); the run goes on.
     fn observe(&mut self, event: &Event<'_>) -> Result<(), ObserverError>;
+
+    /// Gives the observer the run's reporter, once, before the first
+    /// event: for what an observer that works on its own thread (a mirror
+    /// to a server) has to say later. The default ignores it.
+    fn attach(&mut self, reporter: Arc<dyn Reporter>) {
+        let _ = reporter;
+    }
 }
 
 /// An observer, until it fails.
@@ -89,7 +96,10 @@ impl std::fmt::Debug for Observers {
 }
 
 impl Observers {
-    pub(crate) fn new(observers: Vec<Box<dyn Observer>>, reporter: Arc<dyn Reporter>) -> Self {
+    pub(crate) fn new(mut observers: Vec<Box<dyn Observer>>, reporter: Arc<dyn Reporter>) -> Self {
+        for observer in &mut observers {
+            observer.attach(Arc::clone(&reporter));
+        }
         Self {
             slots: Arc::new(Mutex::new(observers.into_iter().map(Some).collect())),
             reporter,
