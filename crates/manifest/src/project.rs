@@ -9,6 +9,10 @@
 //! [retention]
 //! keep = 20                  # the newest N runs of each pipeline; absent: keep all
 //!
+//! [mlflow]                   # mirror every `tracker run` (docs/mlflow.md)
+//! uri = "http://mlflow.example.org:5000"
+//! experiment = "robots"      # absent: each run's pipeline name
+//!
 //! [telemetry]
 //! enabled = true
 //! interval = 1.0             # seconds between samples, at least 0.2
@@ -47,6 +51,10 @@ pub struct ProjectConfig {
     pub telemetry: Option<bool>,
     /// `[telemetry] interval`, seconds.
     pub telemetry_interval: Option<f64>,
+    /// `[mlflow] uri`: the tracking server every run is mirrored to.
+    pub mlflow_uri: Option<String>,
+    /// `[mlflow] experiment`: the MLflow experiment of every run.
+    pub mlflow_experiment: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +63,8 @@ struct File {
     artifact_root: Option<PathBuf>,
     #[serde(default)]
     retention: RetentionTable,
+    #[serde(default)]
+    mlflow: MlflowTable,
     #[serde(default)]
     telemetry: TelemetryTable,
     /// `[[notify]]` tables: accepted here, read and checked by the runner
@@ -68,6 +78,13 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct RetentionTable {
     keep: Option<usize>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MlflowTable {
+    uri: Option<String>,
+    experiment: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -161,6 +178,17 @@ impl ProjectConfig {
                 "`artifact_root` must not be empty".to_owned(),
             ));
         }
+        for (key, value) in [
+            ("uri", &file.mlflow.uri),
+            ("experiment", &file.mlflow.experiment),
+        ] {
+            if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(invalid(
+                    find(key),
+                    format!("`mlflow.{key}` must not be empty (leave it out instead)"),
+                ));
+            }
+        }
         let dir = path.parent().unwrap_or(Path::new(""));
         Ok(Self {
             path: path.to_owned(),
@@ -168,6 +196,8 @@ impl ProjectConfig {
             keep: file.retention.keep,
             telemetry: file.telemetry.enabled,
             telemetry_interval: file.telemetry.interval,
+            mlflow_uri: file.mlflow.uri,
+            mlflow_experiment: file.mlflow.experiment,
         })
     }
 
@@ -236,5 +266,26 @@ mod tests {
         assert!(e.starts_with("/p/tracker.toml:1:"), "{e}");
         let e = error("artifact_root = \"\"\n");
         assert!(e.contains("must not be empty"), "{e}");
+        let e = error("[mlflow]\nexperiment = \"x\"\nuri = \" \"\n");
+        assert!(
+            e.starts_with("/p/tracker.toml:3: `mlflow.uri` must not be empty"),
+            "{e}"
+        );
+        let e = error("[mlflow]\nurl = \"http://h\"\n");
+        assert!(
+            e.starts_with("/p/tracker.toml:2: unknown field `url`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_mlflow_table() {
+        let config = ProjectConfig::parse(
+            "[mlflow]\nuri = \"http://mlflow:5000\"\nexperiment = \"robots\"\n",
+            Path::new("/p/tracker.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.mlflow_uri.as_deref(), Some("http://mlflow:5000"));
+        assert_eq!(config.mlflow_experiment.as_deref(), Some("robots"));
     }
 }

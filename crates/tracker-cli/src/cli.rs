@@ -73,6 +73,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Show the settings in force here and where each comes from (artifact root, tracker.toml).
     Config(ConfigArgs),
+    /// Upload runs to an MLflow tracking server that are not (fully) mirrored there yet.
+    Sync(SyncArgs),
     /// Internal: supervises one step's command for `tracker run` (see `runner::supervise`).
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -135,6 +137,20 @@ pub struct RunArgs {
     /// files under DIR/RUN_ID (a failure there never fails the run).
     #[arg(long, value_name = "DIR")]
     pub tensorboard: Option<PathBuf>,
+    /// Also mirror the run, live, to an MLflow tracking server [URI default:
+    /// $MLFLOW_TRACKING_URI, else [mlflow] uri of tracker.toml, which also
+    /// turns the mirror on]; a server that is down or slow never fails or
+    /// slows the run (docs/mlflow.md). Put it after PIPELINE.toml, or write
+    /// --mlflow=URI.
+    #[arg(long, value_name = "URI", num_args = 0..=1, default_missing_value = "")]
+    pub mlflow: Option<String>,
+    /// The MLflow experiment [default: $MLFLOW_EXPERIMENT_NAME, else
+    /// [mlflow] experiment of tracker.toml, else the pipeline's name].
+    #[arg(long, value_name = "NAME")]
+    pub mlflow_experiment: Option<String>,
+    /// No MLflow mirror, even if tracker.toml's [mlflow] uri asks for one.
+    #[arg(long, conflicts_with_all = ["mlflow", "mlflow_experiment"])]
+    pub no_mlflow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +368,29 @@ pub struct ConfigArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
     pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each run becomes one MLflow run (name = run id), found again by its \
+tracker.run_id tag: what is already there is completed, never duplicated. Runs still running \
+are skipped; an abandoned run is marked KILLED with tracker.abandoned. Progress is kept in each \
+run's mlflow.json. Auth: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and \
+MLFLOW_TRACKING_PASSWORD (docs/mlflow.md). Exit status: 0 every run is mirrored; 2 a run could \
+not be, or the server could not be reached."
+)]
+pub struct SyncArgs {
+    /// Runs (run id, unique id prefix, path below run-tracker/, or `latest`); every run when none
+    /// is named.
+    #[arg(value_name = "RUN")]
+    pub runs: Vec<String>,
+    /// The tracking server [default: $MLFLOW_TRACKING_URI, else [mlflow] uri of tracker.toml].
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
+    /// The MLflow experiment [default: $MLFLOW_EXPERIMENT_NAME, else [mlflow] experiment of
+    /// tracker.toml, else each run's pipeline name].
+    #[arg(long, value_name = "NAME")]
+    pub mlflow_experiment: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

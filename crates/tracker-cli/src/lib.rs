@@ -104,6 +104,7 @@ where
         Command::PerfTests(args) => commands::perf_tests::run(&ctx, args, out, err),
         Command::Prune(args) => commands::prune::run(&ctx, args, out, err),
         Command::Config(args) => commands::config::run(&ctx, args, out, err),
+        Command::Sync(args) => commands::mlflow::sync(&ctx, args, out, err),
     };
     match result {
         Ok(outcome) => outcome.code(),

@@ -5,6 +5,7 @@ pub(crate) mod compare;
 pub(crate) mod config;
 pub(crate) mod export;
 pub(crate) mod list;
+pub(crate) mod mlflow;
 pub(crate) mod perf_tests;
 pub(crate) mod prune;
 pub(crate) mod run;

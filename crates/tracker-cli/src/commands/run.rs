@@ -41,11 +41,12 @@ pub(crate) fn run(
     }
     settings.retention = ctx.retention(args.keep);
     settings.heartbeat = Duration::from_secs_f64(args.heartbeat);
-    let observers: Vec<Box<dyn runner::Observer>> = args
+    let mut observers: Vec<Box<dyn runner::Observer>> = args
         .tensorboard
         .iter()
         .map(|dir| Box::new(TensorboardObserver::new(dir)) as Box<dyn runner::Observer>)
         .collect();
+    observers.extend(crate::commands::mlflow::observer(ctx, args)?);
     let ended = runner::run(
         &pipeline,
         &selected,

@@ -99,6 +99,9 @@ fn header_fields(view: &RunView, now: Timestamp) -> Vec<(&'static str, String)> 
         ),
         ("directory", view.entry.dir.display().to_string()),
     ]);
+    for line in mlflow_mirror::describe(&view.entry.dir) {
+        fields.push(("mlflow", clean(&line)));
+    }
     fields
 }
 
