@@ -56,6 +56,6 @@ pub use mapping::{
     TAG_STATUS, Tag, batches, end_time_ms, metric_key, mlflow_status, run_metrics, run_tags,
     sample_metrics, step_metrics, tracker_status,
 };
-pub use observer::{MirrorOptions, MlflowObserver};
+pub use observer::{FIRST_ANSWER_GRACE, MirrorOptions, MlflowObserver};
 pub use state::{MirrorFile, MirrorState, STATE_FILE, describe};
 pub use sync::{ARTIFACTS, DEFAULT_EXPERIMENT, RECOMMENDATIONS_ARTIFACT, Synced, Target, sync_run};

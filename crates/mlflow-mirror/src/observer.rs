@@ -23,6 +23,11 @@ use crate::mapping::{
 use crate::state::{MirrorFile, MirrorState, STATE_FILE};
 use crate::sync::Target;
 
+/// How long the end of a run waits for a server that has not answered
+/// its first request yet (then [`MirrorOptions::end_wait`] once it has):
+/// a server that hangs costs the run at most this.
+pub const FIRST_ANSWER_GRACE: Duration = Duration::from_millis(500);
+
 /// Events queued for the worker before further samples are dropped (and
 /// left to `tracker sync`).
 const QUEUE: usize = 4096;
@@ -37,8 +42,9 @@ pub struct MirrorOptions {
     /// Time limits of each request.
     pub timeouts: Timeouts,
     /// Longest the end of the run waits for the last uploads (final
-    /// status, artifacts), and only while the server has answered every
-    /// request so far.
+    /// status, artifacts), and only while no request has failed; for a
+    /// server that has not answered at all yet, at most
+    /// [`FIRST_ANSWER_GRACE`].
     pub end_wait: Duration,
 }
 
@@ -76,7 +82,7 @@ struct Inner {
     state: MirrorState,
     /// The sample index of the first sample of this session.
     base: usize,
-    /// Every request so far was answered.
+    /// The server answered a request.
     answered: bool,
     failed: bool,
     /// The ended run, once it ended.
@@ -256,10 +262,15 @@ impl MlflowObserver {
             inner.steps_finished = finished_steps(record);
         }
         self.send(Msg::Ended(Box::new(record.clone())));
-        let deadline = Instant::now() + self.options.end_wait;
+        let start = Instant::now();
         let mut inner = self.shared.lock();
-        while !inner.done && inner.answered && !inner.failed {
-            let left = deadline.saturating_duration_since(Instant::now());
+        while !inner.done && !inner.failed {
+            let limit = if inner.answered {
+                self.options.end_wait
+            } else {
+                FIRST_ANSWER_GRACE.min(self.options.end_wait)
+            };
+            let left = (start + limit).saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
@@ -535,6 +546,13 @@ impl Worker {
                 path: manifest_path,
                 message: "no run record".to_owned(),
             })?;
+        // The first request: once answered, the end of the run may wait
+        // for the rest.
+        self.target
+            .client
+            .ensure_experiment(&self.target.experiment_for(&record))?;
+        self.shared.lock().answered = true;
+        self.shared.changed.notify_all();
         let mut state = self.shared.lock().state.clone();
         self.target.open_run(&record, &mut state, false)?;
         let run_id = state.mlflow_run_id.clone().unwrap_or_default();
@@ -545,7 +563,6 @@ impl Worker {
         state.status_sent = Some(tracker_status(record.status, false));
         let mut inner = self.shared.lock();
         inner.state = state;
-        inner.answered = true;
         self.shared.record(&mut inner);
         Ok(())
     }

@@ -64,7 +64,8 @@ impl Target {
     }
 
     /// Makes sure `state` names a live MLflow run of `record`: the one it
-    /// names, else the one tagged with the run's id, else a new one. When
+    /// names, else the one tagged with the run's id, else a new one
+    /// (then it returns `true`). When
     /// the run is not the one `state` named, what was sent is counted
     /// again from nothing (the server drops exact duplicates of metric
     /// values).
@@ -73,7 +74,7 @@ impl Target {
         record: &PipelineRunRecord,
         state: &mut MirrorState,
         abandoned: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let client = &self.client;
         let name = self.experiment_for(record);
         let experiment_id = client.ensure_experiment(&name)?;
@@ -82,18 +83,22 @@ impl Target {
             (Some(id), true) => client.get_run(id)?,
             _ => None,
         };
+        let mut created = false;
         let info = match known {
             Some(info) => info,
             None => {
                 *state = MirrorState::new(state.tracking_uri.clone());
                 match client.find_run(&experiment_id, &record.run_id)? {
                     Some(info) => info,
-                    None => client.create_run(
-                        &experiment_id,
-                        &record.run_id,
-                        record.created_at.unix_ms(),
-                        &run_tags(record, abandoned),
-                    )?,
+                    None => {
+                        created = true;
+                        client.create_run(
+                            &experiment_id,
+                            &record.run_id,
+                            record.created_at.unix_ms(),
+                            &run_tags(record, abandoned),
+                        )?
+                    }
                 }
             }
         };
@@ -101,7 +106,7 @@ impl Target {
         state.experiment_id = Some(experiment_id);
         state.mlflow_run_id = Some(info.run_id);
         state.artifact_uri = Some(info.artifact_uri);
-        Ok(())
+        Ok(created)
     }
 
     /// Uploads the ended run's artifacts ([`ARTIFACTS`] that exist in
@@ -242,9 +247,7 @@ fn send_missing(
     state: &mut MirrorState,
     abandoned: bool,
 ) -> Result<(usize, usize, bool)> {
-    let had_run = state.mlflow_run_id.clone();
-    target.open_run(record, state, abandoned)?;
-    let created = had_run != state.mlflow_run_id;
+    let created = target.open_run(record, state, abandoned)?;
     let Some(run_id) = state.mlflow_run_id.clone() else {
         return Ok((0, 0, created));
     };

@@ -10,6 +10,7 @@ mod errors;
 mod export;
 mod fixture;
 mod list;
+mod mlflow;
 mod notify;
 mod perf_tests;
 mod prune;
