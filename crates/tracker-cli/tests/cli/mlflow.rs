@@ -852,3 +852,38 @@ fn bad_uris_are_refused_before_anything_runs() {
         stderr(&out)
     );
 }
+
+#[test]
+fn tracker_toml_turns_the_mirror_on_and_no_mlflow_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    std::fs::write(
+        tmp.path().join("tracker.toml"),
+        format!("artifact_root = \"out\"\n[mlflow]\nuri = \"{dead}\"\nexperiment = \"robots\"\n"),
+    )
+    .unwrap();
+    let path = pipeline(tmp.path(), "project", "true");
+    let run = |extra: &[&str]| {
+        let mut cmd = command();
+        cmd.env_remove("MLFLOW_TRACKING_URI")
+            .env_remove("MLFLOW_EXPERIMENT_NAME")
+            .current_dir(tmp.path())
+            .arg("run")
+            .arg(&path)
+            .args(["--plain"])
+            .args(extra);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let err = run(&[]);
+    assert_eq!(warnings(&err).len(), 1, "{err}");
+    assert!(warnings(&err)[0].contains(&dead), "{err}");
+    let (_, first) = only_run(&tmp.path().join("out"));
+    assert_eq!(mirror_state(&first)["tracking_uri"], dead.as_str());
+    std::fs::remove_dir_all(tmp.path().join("out")).unwrap();
+    let err = run(&["--no-mlflow"]);
+    assert!(warnings(&err).is_empty(), "{err}");
+    let (_, second) = only_run(&tmp.path().join("out"));
+    assert!(!second.join("mlflow.json").exists());
+}
