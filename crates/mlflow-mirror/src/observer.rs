@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,10 +23,19 @@ use crate::mapping::{
 use crate::state::{MirrorFile, MirrorState, STATE_FILE};
 use crate::sync::Target;
 
-/// How long the end of a run waits for a server that has not answered
-/// its first request yet (then [`MirrorOptions::end_wait`] once it has):
-/// a server that hangs costs the run at most this.
-pub const FIRST_ANSWER_GRACE: Duration = Duration::from_millis(500);
+/// How long after the run's start its end may wait for a server that has
+/// not answered the first request yet (then [`MirrorOptions::end_wait`]
+/// once it has): a run that ends sooner gives a healthy server time to
+/// open the MLflow run; a server that hangs costs a run at most this, and
+/// nothing to a run that lasted longer.
+pub const FIRST_ANSWER_GRACE: Duration = Duration::from_secs(1);
+
+/// Longest a sample waits in the worker to be sent with the next ones:
+/// one request per this, not per sample.
+const FLUSH_EVERY: Duration = Duration::from_secs(2);
+/// Most events sent in one go (within MLflow's LogBatch limits after
+/// [`crate::batches`]).
+const MAX_BUFFERED: usize = 100;
 
 /// Events queued for the worker before further samples are dropped (and
 /// left to `tracker sync`).
@@ -43,8 +52,8 @@ pub struct MirrorOptions {
     pub timeouts: Timeouts,
     /// Longest the end of the run waits for the last uploads (final
     /// status, artifacts), and only while no request has failed; for a
-    /// server that has not answered at all yet, at most
-    /// [`FIRST_ANSWER_GRACE`].
+    /// server that has not answered at all yet, only until
+    /// [`FIRST_ANSWER_GRACE`] after the run started.
     pub end_wait: Duration,
 }
 
@@ -161,6 +170,8 @@ pub struct MlflowObserver {
     options: MirrorOptions,
     shared: Arc<Shared>,
     tx: Option<SyncSender<Msg>>,
+    /// When the run started (its `Started` event).
+    started: Option<Instant>,
 }
 
 impl std::fmt::Debug for MlflowObserver {
@@ -201,6 +212,7 @@ impl MlflowObserver {
                 samples_seen: AtomicUsize::new(0),
             }),
             tx: None,
+            started: None,
         })
     }
 
@@ -210,6 +222,7 @@ impl MlflowObserver {
     }
 
     fn start(&mut self, run_dir: &Path) {
+        self.started = Some(Instant::now());
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let base = count_lines(&run_dir.join(manifest::files::TELEMETRY));
         let mut worker = Worker {
@@ -262,15 +275,16 @@ impl MlflowObserver {
             inner.steps_finished = finished_steps(record);
         }
         self.send(Msg::Ended(Box::new(record.clone())));
-        let start = Instant::now();
+        let now = Instant::now();
+        let started = self.started.unwrap_or(now);
         let mut inner = self.shared.lock();
         while !inner.done && !inner.failed {
-            let limit = if inner.answered {
-                self.options.end_wait
+            let deadline = if inner.answered {
+                now + self.options.end_wait
             } else {
-                FIRST_ANSWER_GRACE.min(self.options.end_wait)
+                started + FIRST_ANSWER_GRACE.min(self.options.end_wait)
             };
-            let left = (start + limit).saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
@@ -367,25 +381,45 @@ struct Worker {
 
 impl Worker {
     fn run(&mut self, rx: &Receiver<Msg>) {
-        while let Ok(first) = rx.recv() {
-            let mut msgs = vec![first];
-            // Whatever queued meanwhile goes in the same requests.
-            while msgs.len() < 256 {
-                match rx.try_recv() {
-                    Ok(msg) => msgs.push(msg),
-                    Err(_) => break,
+        let mut msgs: Vec<Msg> = Vec::new();
+        let mut last = Instant::now();
+        loop {
+            // Samples wait up to FLUSH_EVERY to go in one request; the
+            // run's start, a step's end and the run's end go at once.
+            let left = FLUSH_EVERY.saturating_sub(last.elapsed());
+            match rx.recv_timeout(left) {
+                Ok(msg) => {
+                    let urgent = !matches!(msg, Msg::Sample(_));
+                    msgs.push(msg);
+                    if !urgent && msgs.len() < MAX_BUFFERED && last.elapsed() < FLUSH_EVERY {
+                        continue;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.process(std::mem::take(&mut msgs));
+                    return;
                 }
             }
-            let failed = self.shared.lock().failed;
-            let result = if failed {
-                self.count_only(msgs);
-                Ok(())
-            } else {
-                self.handle(msgs)
-            };
-            if let Err(e) = result {
-                self.fail(&e);
-            }
+            last = Instant::now();
+            self.process(std::mem::take(&mut msgs));
+        }
+    }
+
+    /// Sends (or, after a failure, counts) what was buffered.
+    fn process(&mut self, msgs: Vec<Msg>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let failed = self.shared.lock().failed;
+        let result = if failed {
+            self.count_only(msgs);
+            Ok(())
+        } else {
+            self.handle(msgs)
+        };
+        if let Err(e) = result {
+            self.fail(&e);
         }
     }
 
