@@ -87,6 +87,42 @@ type SpecTuple = (String, String, bool, Option<f64>);
 /// `kind` `"command"` or `"webhook"` (docs/notify.md).
 type NotifySpec = (Vec<String>, String, String, Option<f64>);
 
+/// The MLflow mirror `mlflow=` asks for (docs/mlflow.md): `"auto"`, on
+/// when `tracker.toml` has `[mlflow] uri`; `"off"`; `"on"`, to
+/// `$MLFLOW_TRACKING_URI` or the project's URI; or a URI.
+fn mlflow_observer(
+    mode: &str,
+    experiment: Option<String>,
+    project: Option<&manifest::ProjectConfig>,
+) -> PyResult<Option<Box<dyn runner::Observer>>> {
+    let from_project = project.and_then(|p| p.mlflow_uri.clone());
+    let uri = match mode {
+        "off" => None,
+        "auto" => from_project,
+        "on" => Some(
+            std::env::var(mlflow_mirror::ENV_TRACKING_URI)
+                .ok()
+                .filter(|u| !u.is_empty())
+                .or(from_project)
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "mlflow=True needs ${} or [mlflow] uri in {}",
+                        mlflow_mirror::ENV_TRACKING_URI,
+                        manifest::PROJECT_FILE
+                    ))
+                })?,
+        ),
+        uri => Some(uri.to_owned()),
+    };
+    let Some(uri) = uri else {
+        return Ok(None);
+    };
+    let experiment = experiment.or_else(|| project.and_then(|p| p.mlflow_experiment.clone()));
+    let observer = mlflow_mirror::MlflowObserver::new(&uri, experiment)
+        .map_err(|e| PyValueError::new_err(format!("mlflow: {}", error_text(&e))))?;
+    Ok(Some(Box::new(observer)))
+}
+
 /// The `i`th rule of `notify=`; a bad one is a `ValueError` naming it.
 fn notify_rule(
     i: usize,
@@ -133,7 +169,7 @@ impl NativeRun {
     #[new]
     #[pyo3(signature = (pipeline, steps, *, artifact_root=None, telemetry=None, interval=None,
         display="auto", resume=None, force=false, keep=None, scenario=None, notify=Vec::new(),
-        stall_seconds=None))]
+        stall_seconds=None, mlflow="auto", mlflow_experiment=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -149,6 +185,8 @@ impl NativeRun {
         scenario: Option<String>,
         notify: Vec<NotifySpec>,
         stall_seconds: Option<f64>,
+        mlflow: &str,
+        mlflow_experiment: Option<String>,
     ) -> PyResult<Self> {
         let display_mode = match display {
             "auto" => Display::Auto,
@@ -219,8 +257,11 @@ impl NativeRun {
         } else {
             Arc::new(runner::StderrReporter)
         };
+        let observers = mlflow_observer(mlflow, mlflow_experiment, project.as_ref())?
+            .into_iter()
+            .collect();
         let session = py
-            .detach(|| runner::Session::start(&settings, specs, Vec::new(), reporter))
+            .detach(|| runner::Session::start(&settings, specs, observers, reporter))
             .map_err(|e| engine_error(&e))?;
         let tracker = Arc::clone(session.tracker());
         Ok(Self {

@@ -77,6 +77,18 @@ def _notify_spec(i: int, table: Any) -> Tuple[List[str], str, str, Optional[floa
     return ([str(e) for e in on], kind, str(table[kind]), None if timeout is None else float(timeout))
 
 
+def _mlflow_mode(mlflow: Union[bool, str, None]) -> str:
+    if mlflow is None:
+        return "auto"
+    if mlflow is True:
+        return "on"
+    if mlflow is False:
+        return "off"
+    if isinstance(mlflow, str) and mlflow not in ("", "auto", "on", "off"):
+        return mlflow
+    raise ValueError(f"mlflow: expected a tracking URI, True or False, got {mlflow!r}")
+
+
 class TrackerError(RuntimeError):
     """A command of the tracker's history (``list_runs``, ``load_run``)
     failed; the message is the command line's error."""
@@ -159,6 +171,11 @@ class Run:
     ``stall_seconds``: the silence (no report, almost no CPU) after which a
     step counts as stalled; default 3× its median or expected duration, at
     least 10 minutes; 0 turns detection off (docs/notify.md).
+    ``mlflow``: mirror the run to an MLflow tracking server, live: a URI,
+    ``True`` (``$MLFLOW_TRACKING_URI``), ``False``; by default on when
+    ``tracker.toml`` has ``[mlflow] uri``. ``mlflow_experiment``: its
+    experiment (default the pipeline's name). An unreachable server never
+    slows the run (docs/mlflow.md).
 
     On exit the run ends ``completed`` (or ``failed`` if a step failed),
     ``failed`` if an exception escapes, ``cancelled`` on KeyboardInterrupt,
@@ -182,6 +199,8 @@ class Run:
         scenario: Optional[str] = None,
         notify: Optional[Sequence[Dict[str, Any]]] = None,
         stall_seconds: Optional[float] = None,
+        mlflow: Union[bool, str, None] = None,
+        mlflow_experiment: Optional[str] = None,
     ) -> None:
         specs = []
         for step in steps:
@@ -205,6 +224,8 @@ class Run:
             scenario=scenario,
             notify=[_notify_spec(i, table) for i, table in enumerate(notify or [])],
             stall_seconds=stall_seconds,
+            mlflow=_mlflow_mode(mlflow),
+            mlflow_experiment=mlflow_experiment,
         )
         self._native: Optional[_native.NativeRun] = None
         self._run_id: Optional[str] = None

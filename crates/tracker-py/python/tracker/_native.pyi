@@ -41,6 +41,8 @@ class NativeRun:
         scenario: Optional[str] = None,
         notify: Sequence[Tuple[List[str], str, str, Optional[float]]] = ...,
         stall_seconds: Optional[float] = None,
+        mlflow: str = "auto",
+        mlflow_experiment: Optional[str] = None,
     ) -> None: ...
     @property
     def run_id(self) -> str: ...
