@@ -163,8 +163,8 @@ class Run:
     elsewhere), ``"plain"`` or ``"quiet"``. ``keep``: keep only the newest
     N runs of this pipeline (default: every run). ``resume``: a failed,
     cancelled or abandoned run id to continue (its completed steps are kept;
-    ``with run.step`` of a completed step is skipped by
-    :meth:`Run.completed`). ``notify``: tables as ``[[notify]]`` of a
+    :meth:`Run.completed` tells which, so their work can be skipped).
+    ``notify``: tables as ``[[notify]]`` of a
     pipeline file, as dicts (``{"on": ["failed"], "command": "…"}`` or
     ``{"on": ["failed", "stalled"], "webhook": "https://…",
     "timeout_seconds": 10}``), after those of ``tracker.toml``.
