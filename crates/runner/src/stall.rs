@@ -193,57 +193,6 @@ impl Detector {
     }
 }
 
-/// CPU seconds (user + system, reaped children included) of `root` and
-/// all its descendants, from `/proc`; `None` where it cannot be read.
-pub(crate) fn tree_cpu_seconds(root: u32) -> Option<f64> {
-    // /proc reports times in USER_HZ, 100 on every Linux ABI.
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let mut procs: Vec<(u32, u32, u64)> = Vec::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // The command name is in parentheses and may hold anything.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        let (Some(ppid), Some(ut), Some(st), Some(cut), Some(cst)) =
-            (num(1), num(11), num(12), num(13), num(14))
-        else {
-            continue;
-        };
-        procs.push((pid, ppid as u32, ut + st + cut + cst));
-    }
-    if !procs.iter().any(|(pid, _, _)| *pid == root) {
-        return None;
-    }
-    let mut tree = vec![root];
-    let mut total = 0u64;
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        for (pid, ppid, ticks) in &procs {
-            if *pid == parent {
-                total += ticks;
-            }
-            if *ppid == parent && !tree.contains(pid) {
-                tree.push(*pid);
-            }
-        }
-        i += 1;
-    }
-    Some(total as f64 / TICKS_PER_SECOND)
-}
-
 /// Sizes of the files a step shows life in.
 fn sizes(files: &[PathBuf]) -> Vec<Option<u64>> {
     files
@@ -317,8 +266,9 @@ impl StallWatch {
                         let grew = now.iter().zip(&last).any(|(n, l)| n > l) || beat != last_beat;
                         last = now;
                         last_beat = beat;
-                        let change = detector
-                            .look(clock.now().unix_ms(), grew, &mut || tree_cpu_seconds(root));
+                        let change = detector.look(clock.now().unix_ms(), grew, &mut || {
+                            sampler::tree_cpu_seconds(root)
+                        });
                         let mut flag = stalled.lock().unwrap_or_else(PoisonError::into_inner);
                         match change {
                             Some(Change::Stalled { since_ms }) if !stop.load(Ordering::SeqCst) => {
@@ -542,12 +492,5 @@ mod tests {
                 None
             );
         }
-    }
-
-    #[test]
-    fn the_tree_of_this_process_has_cpu_time() {
-        let spent = tree_cpu_seconds(std::process::id());
-        assert!(spent.is_some_and(|s| s >= 0.0), "{spent:?}");
-        assert_eq!(tree_cpu_seconds(u32::MAX), None);
     }
 }

@@ -95,6 +95,31 @@ pub const DEFAULT_SYSTEM_EVERY: Duration = Duration::from_secs(1);
 /// Environment variable that turns telemetry off: `0`, `false`, `off`, `no`.
 pub const ENV_TELEMETRY: &str = "TRACKER_TELEMETRY";
 
+/// CPU seconds (user + system) used so far by process `root` and all its
+/// descendants, the children they reaped included (so the figure never
+/// goes back when one exits), read from `/proc`; `None` where it cannot be
+/// read (`root` is gone, or not Linux). The runner's stall detection asks
+/// whether a step's tree used any CPU.
+///
+/// ```
+/// # #[cfg(target_os = "linux")] {
+/// let spent = sampler::tree_cpu_seconds(std::process::id()).unwrap();
+/// assert!(spent >= 0.0);
+/// assert_eq!(sampler::tree_cpu_seconds(u32::MAX), None);
+/// # }
+/// ```
+pub fn tree_cpu_seconds(root: u32) -> Option<f64> {
+    #[cfg(target_os = "linux")]
+    {
+        procfs::tree_cpu_seconds(std::path::Path::new("/proc"), root)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = root;
+        None
+    }
+}
+
 /// Whether [`ENV_TELEMETRY`] turns telemetry off in this process.
 pub fn disabled_by_env() -> bool {
     std::env::var(ENV_TELEMETRY).is_ok_and(|v| {

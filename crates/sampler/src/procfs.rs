@@ -19,6 +19,9 @@ pub(crate) struct ProcStat {
     pub ppid: u32,
     /// User + system CPU time, in clock ticks.
     pub cpu_ticks: u64,
+    /// User + system CPU time of its children that it reaped, in clock
+    /// ticks.
+    pub reaped_ticks: u64,
     /// Resident set size, in pages.
     pub rss_pages: u64,
     /// `Z` (zombie) and `X` (dead) processes use no CPU or memory.
@@ -30,12 +33,14 @@ pub(crate) struct ProcStat {
 pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
     let rest = text.get(text.rfind(')')? + 1..)?;
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // After the name: state(3) ppid(4) … utime(14) stime(15) … vsize(23) rss(24).
+    // After the name: state(3) ppid(4) … utime(14) stime(15) cutime(16)
+    // cstime(17) … vsize(23) rss(24).
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
     let state = *fields.first()?;
     Some(ProcStat {
         ppid: u32::try_from(field(4)?).ok()?,
         cpu_ticks: field(14)?.checked_add(field(15)?)?,
+        reaped_ticks: field(16)?.checked_add(field(17)?)?,
         rss_pages: field(24)?,
         gone: state == "Z" || state == "X",
     })
@@ -375,6 +380,22 @@ pub(crate) fn descendants_by_children(proc_root: &Path, root: u32) -> Option<Vec
     Some(tree)
 }
 
+/// CPU seconds (user + system, reaped children included, so the figure
+/// never goes back when a child exits) of `root` and all its descendants;
+/// `None` if `root` cannot be read.
+pub(crate) fn tree_cpu_seconds(proc_root: &Path, root: u32) -> Option<f64> {
+    let tree = descendants_by_children(proc_root, root)
+        .unwrap_or_else(|| descendants(root, &parent_map(proc_root)));
+    let mut buf = String::with_capacity(512);
+    let mut ticks = read_stat(proc_root, root, &mut buf).map(|s| s.cpu_ticks + s.reaped_ticks)?;
+    for &pid in tree.iter().filter(|&&pid| pid != root) {
+        if let Some(stat) = read_stat(proc_root, pid, &mut buf) {
+            ticks += stat.cpu_ticks + stat.reaped_ticks;
+        }
+    }
+    Some(ticks as f64 / crate::sys::clock_ticks_per_second())
+}
+
 /// `root` and all its descendants according to `parents`.
 pub(crate) fn descendants(root: u32, parents: &HashMap<u32, u32>) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -401,6 +422,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_cpu_of_this_processs_tree_grows_as_it_works() {
+        let proc_root = Path::new("/proc");
+        let before = tree_cpu_seconds(proc_root, std::process::id()).unwrap();
+        let mut x = 1u64;
+        // Two clock ticks of work past the first reading, however long that
+        // takes on a loaded machine (a minute at most: then it failed).
+        let started = std::time::Instant::now();
+        let grown = || tree_cpu_seconds(proc_root, std::process::id()).unwrap() >= before + 0.02;
+        while !grown() && started.elapsed() < std::time::Duration::from_secs(60) {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+        }
+        std::hint::black_box(x);
+        assert!(grown(), "no CPU counted in a minute of work");
+        assert_eq!(tree_cpu_seconds(proc_root, u32::MAX), None);
+    }
+
+    #[test]
     fn stat_with_a_hostile_command_name() {
         let line = "4242 (python3 (x) )) S 17 4242 17 0 -1 4194560 2100 0 0 0 150 25 3 1 20 0 4 0 987654 123456789 7321 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0";
         let stat = parse_stat(line).unwrap();
@@ -409,6 +449,7 @@ mod tests {
             ProcStat {
                 ppid: 17,
                 cpu_ticks: 175,
+                reaped_ticks: 4,
                 rss_pages: 7321,
                 gone: false
             }
