@@ -63,7 +63,7 @@ mod supervise;
 mod sys;
 
 pub use channel::{ChannelReader, channel_path};
-pub use error::{Error, Result};
+pub use error::{Error, Result, error_text};
 pub use hosted::StepPulse;
 pub use notify::{
     DEFAULT_TIMEOUT, EXIT_WAIT, EventDetail, LOG_TAIL_LINES, MAX_TIMEOUT_SECONDS, Notifier,

@@ -21,7 +21,7 @@ use crate::observer::{Event, Observer, Observers};
 use crate::pipeline::{Pipeline, Step};
 use crate::stall::{StallSettings, StallWatch};
 use crate::storage::StorageLedger;
-use crate::{Error, Reporter, Result, Supervisor, rate, sys};
+use crate::{Error, Reporter, Result, Supervisor, error_text, rate, sys};
 
 /// Environment variables every step gets (docs/pipeline-file.md).
 pub mod env {
@@ -895,21 +895,6 @@ fn set_aside(path: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// An error and its causes, `: `-separated, each said once.
-fn error_text(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = e.source();
-    }
-    text
 }
 
 enum StepEnd {

@@ -35,22 +35,8 @@ use std::time::Duration;
 use progress::{Display, Ending, ProgressTracker, Report, StepSpec};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use runner::error_text;
 use telemetry_model::RunStatus;
-
-/// An error and its causes, `: `-separated, each said once.
-fn error_text(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = e.source();
-    }
-    text
-}
 
 /// The error Python sees for an engine error: its text and its causes.
 fn engine_error(error: &dyn std::error::Error) -> PyErr {
