@@ -460,30 +460,10 @@ impl Worker {
                     samples_now += 1;
                 }
                 Msg::Step(record) => {
-                    let sent = self.shared.lock().state.steps_sent.clone();
-                    for step in &record.steps {
-                        if sent.contains(&step.step_id) || steps_now.contains(&step.step_id) {
-                            continue;
-                        }
-                        let values = step_metrics(step, &self.throughput);
-                        if !values.is_empty() {
-                            metrics.extend(values);
-                            steps_now.push(step.step_id.clone());
-                        }
-                    }
+                    self.new_step_metrics(&record, &mut steps_now, &mut metrics);
                 }
                 Msg::Ended(record) => {
-                    let sent = self.shared.lock().state.steps_sent.clone();
-                    for step in &record.steps {
-                        if sent.contains(&step.step_id) || steps_now.contains(&step.step_id) {
-                            continue;
-                        }
-                        let values = step_metrics(step, &self.throughput);
-                        if !values.is_empty() {
-                            metrics.extend(values);
-                            steps_now.push(step.step_id.clone());
-                        }
-                    }
+                    self.new_step_metrics(&record, &mut steps_now, &mut metrics);
                     metrics.extend(run_metrics(&record, crate::mapping::end_time_ms(&record)));
                     tags.extend(run_tags(&record, false));
                     ended = Some(record);
@@ -528,6 +508,27 @@ impl Worker {
             self.sent(samples_now, &steps_now, !steps_now.is_empty());
         }
         Ok(())
+    }
+
+    /// The metrics of `record`'s steps that ended and were not sent yet
+    /// (nor queued in this batch, `steps_now`, which they join).
+    fn new_step_metrics(
+        &self,
+        record: &PipelineRunRecord,
+        steps_now: &mut Vec<String>,
+        metrics: &mut Vec<Metric>,
+    ) {
+        let sent = self.shared.lock().state.steps_sent.clone();
+        for step in &record.steps {
+            if sent.contains(&step.step_id) || steps_now.contains(&step.step_id) {
+                continue;
+            }
+            let values = step_metrics(step, &self.throughput);
+            if !values.is_empty() {
+                metrics.extend(values);
+                steps_now.push(step.step_id.clone());
+            }
+        }
     }
 
     fn send_batches(&self, run_id: &str, metrics: Vec<Metric>, tags: Vec<Tag>) -> Result<()> {
