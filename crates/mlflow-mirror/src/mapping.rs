@@ -321,10 +321,7 @@ pub fn step_metrics(step: &StepExecutionEntry, throughput: &StepThroughput) -> V
     if !matches!(step.status, StepStatus::Completed | StepStatus::Failed) {
         return Vec::new();
     }
-    let duration = step
-        .duration_seconds
-        .or_else(|| Some(step.ended_at?.seconds_since(step.started_at?)))
-        .filter(|d| d.is_finite() && *d >= 0.0);
+    let duration = step.finished_duration();
     let timestamp = step.ended_at.or(step.started_at).map_or(0, |t| t.unix_ms());
     let id = metric_key(&step.step_id);
     let (sps, fps) = throughput.mean(&step.step_id);

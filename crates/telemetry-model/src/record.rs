@@ -242,6 +242,15 @@ impl StepExecutionEntry {
         }
     }
 
+    /// How long the step took: its recorded `duration_seconds`, else the
+    /// time between its start and end; `None` when neither is known or the
+    /// figure is not a finite number of seconds of 0 or more.
+    pub fn finished_duration(&self) -> Option<f64> {
+        self.duration_seconds
+            .or_else(|| Some(self.ended_at?.seconds_since(self.started_at?)))
+            .filter(|d| d.is_finite() && *d >= 0.0)
+    }
+
     /// The display name, or the id where the name is empty.
     pub fn label(&self) -> &str {
         if self.display_name.is_empty() {

@@ -107,10 +107,7 @@ pub fn step_scalars(step: &StepExecutionEntry) -> Vec<(String, f64)> {
     if !matches!(step.status, StepStatus::Completed | StepStatus::Failed) {
         return Vec::new();
     }
-    let duration = step
-        .duration_seconds
-        .or_else(|| Some(step.ended_at?.seconds_since(step.started_at?)))
-        .filter(|d| d.is_finite() && *d >= 0.0);
+    let duration = step.finished_duration();
     let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
     let id = &step.step_id;
     let mut out = Vec::new();
