@@ -184,39 +184,42 @@ fn measured_steps(scenario: Scenario, noise: Noise, seed: u64) -> Vec<StepExecut
     record.unwrap().steps
 }
 
-/// Relative ETA error at each step start of the measured run (after
-/// `scenario.earlier_runs` runs on the same root); `None` where no ETA was
-/// shown.
-pub(crate) fn errors(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<f64>> {
+/// `judge(step, truth)` at each step start of the measured run (after
+/// `scenario.earlier_runs` runs on the same root), `truth` being the time
+/// the run really had left then (as recorded: the clock rounds to
+/// milliseconds).
+fn at_each_start<T>(
+    scenario: Scenario,
+    noise: Noise,
+    seed: u64,
+    judge: impl Fn(&StepExecutionEntry, f64) -> Option<T>,
+) -> Vec<Option<T>> {
     let steps = measured_steps(scenario, noise, seed);
-    // What really happened, as recorded (the clock rounds to milliseconds).
     let actual: Vec<f64> = steps.iter().map(|s| s.duration_seconds.unwrap()).collect();
     steps
         .iter()
         .enumerate()
-        .map(|(i, step)| {
-            let truth: f64 = actual[i..].iter().sum();
-            step.eta_snapshot_seconds
-                .map(|eta| (eta - truth).abs() / truth)
-        })
+        .map(|(i, step)| judge(step, actual[i..].iter().sum()))
         .collect()
+}
+
+/// Relative ETA error at each step start of the measured run; `None` where
+/// no ETA was shown.
+pub(crate) fn errors(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<f64>> {
+    at_each_start(scenario, noise, seed, |step, truth| {
+        step.eta_snapshot_seconds
+            .map(|eta| (eta - truth).abs() / truth)
+    })
 }
 
 /// The ETA ranges recorded at each step start of the measured run, each
 /// against the truth: `(held it, width / truth)`; `None` where no range was
 /// recorded (too little history).
 pub(crate) fn ranges(scenario: Scenario, noise: Noise, seed: u64) -> Vec<Option<(bool, f64)>> {
-    let steps = measured_steps(scenario, noise, seed);
-    let actual: Vec<f64> = steps.iter().map(|s| s.duration_seconds.unwrap()).collect();
-    steps
-        .iter()
-        .enumerate()
-        .map(|(i, step)| {
-            let truth: f64 = actual[i..].iter().sum();
-            step.eta_range_seconds
-                .map(|[low, high]| (low <= truth && truth <= high, (high - low) / truth))
-        })
-        .collect()
+    at_each_start(scenario, noise, seed, |step, truth| {
+        step.eta_range_seconds
+            .map(|[low, high]| (low <= truth && truth <= high, (high - low) / truth))
+    })
 }
 
 /// Over `seeds`: the share of step starts whose range held the true
