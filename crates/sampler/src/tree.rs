@@ -548,7 +548,16 @@ mod tests {
         };
         let (processes, after) = sample(&mut sampler);
         assert_eq!((processes, after), (2, scans + 1), "the shell ran: scanned");
-        // Both wait now (the shell for its child): still again.
+        // Both wait now (the shell for its child, `sleep` in its sleep, its
+        // start-up done): still again. On a loaded machine `sleep` may not
+        // have run yet, so wait for both to be asleep before settling.
+        let asleep = |pid: &str, name: &str| {
+            std::fs::read_to_string(Path::new("/proc").join(pid).join("stat"))
+                .is_ok_and(|stat| stat.contains(&format!("({name}) S ")))
+        };
+        while !(asleep(&child, "sleep") && asleep(&pid.to_string(), "sh")) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         settle(&mut sampler, &mut sample);
         let (processes, scans) = sample(&mut sampler);
         assert_eq!(processes, 2);
