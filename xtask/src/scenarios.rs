@@ -381,6 +381,8 @@ impl Scenario for TelemetrySample {
         let writer = RunWriter::create(&ArtifactRoot::new(dir.path()), &fixture_options())?;
         let config = SamplerConfig {
             scan_every: Duration::from_secs(3600),
+            // Every process's memory at every sample, as when they all run.
+            idle_memory_every: Duration::ZERO,
             ..SamplerConfig::default()
         };
         let mut collector = Collector::new(config, gpu::detect());

@@ -20,12 +20,17 @@ pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 /// interleaving with another writer's line. If the file does not end with a
 /// newline (a torn line from an earlier crash, or a short write), the next
 /// append starts with one, so the torn line cannot swallow the next record.
+/// [`LineFile::hold`] keeps lines back to write several with one `write(2)`
+/// ([`LineFile::write_held`]), whole lines all the same.
 #[derive(Debug)]
 pub(crate) struct LineFile {
     file: File,
     path: PathBuf,
     needs_newline: bool,
+    /// Lines serialised and not yet written ([`LineFile::hold`]).
     buf: Vec<u8>,
+    /// How many lines `buf` holds.
+    held: usize,
     len: u64,
 }
 
@@ -55,42 +60,85 @@ impl LineFile {
             path: path.to_owned(),
             needs_newline,
             buf: Vec::with_capacity(1024),
+            held: 0,
             len,
         })
     }
 
-    /// Appends `value` as one line with a single write.
+    /// Appends `value` as one line with a single write (after any lines
+    /// [`LineFile::hold`] kept back, in the same write).
     pub(crate) fn append(&mut self, value: &impl Serialize) -> Result<()> {
-        self.buf.clear();
-        if self.needs_newline {
+        self.hold(value)?;
+        self.write_held()
+    }
+
+    /// Serialises `value` as one line and keeps it for the next write
+    /// ([`LineFile::write_held`] or [`LineFile::append`]). A line over
+    /// [`MAX_LINE_BYTES`] is refused and nothing is kept of it.
+    pub(crate) fn hold(&mut self, value: &impl Serialize) -> Result<()> {
+        let start = self.buf.len();
+        if start == 0 && self.needs_newline {
             self.buf.push(b'\n');
         }
-        serde_json::to_writer(&mut self.buf, value).map_err(|source| Error::Serialize {
-            path: self.path.clone(),
-            source,
-        })?;
+        let line_start = self.buf.len();
+        let serialised = serde_json::to_writer(&mut self.buf, value);
         self.buf.push(b'\n');
-        if self.buf.len() > MAX_LINE_BYTES {
-            // Readers skip such a line: refuse it rather than write it.
-            return Err(Error::LineTooLong {
+        let refused = match serialised {
+            Err(source) => Some(Error::Serialize {
                 path: self.path.clone(),
-                len: self.buf.len(),
+                source,
+            }),
+            // Readers skip such a line: refuse it rather than write it.
+            Ok(()) if self.buf.len() - line_start > MAX_LINE_BYTES => Some(Error::LineTooLong {
+                path: self.path.clone(),
+                len: self.buf.len() - line_start,
                 limit: MAX_LINE_BYTES,
-            });
+            }),
+            Ok(()) => None,
+        };
+        match refused {
+            Some(e) => {
+                self.buf.truncate(start);
+                Err(e)
+            }
+            None => {
+                self.held += 1;
+                Ok(())
+            }
         }
+    }
+
+    /// Lines kept back by [`LineFile::hold`], not yet written.
+    pub(crate) fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Writes the lines kept back by [`LineFile::hold`] with a single
+    /// write; a no-op when there are none. They are dropped either way: a
+    /// write that fails (a full disk) is not retried with the next one.
+    pub(crate) fn write_held(&mut self) -> Result<()> {
+        if self.held == 0 {
+            return Ok(());
+        }
+        self.held = 0;
         let written = loop {
             match self.file.write(&self.buf) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("append to", &self.path, e)),
+                Err(e) => {
+                    self.buf.clear();
+                    return Err(Error::io("append to", &self.path, e));
+                }
                 Ok(n) => break n,
             }
         };
+        let expected = self.buf.len();
+        self.buf.clear();
         self.len += written as u64;
-        if written != self.buf.len() {
-            // A full disk wrote part of the line: cut it off again, so the
-            // file ends on a whole line and later appends (once there is
-            // space) start clean. If even that fails, the next append starts
-            // on a new line and readers skip the torn fragment.
+        if written != expected {
+            // A full disk wrote part of the lines: cut them off again, so
+            // the file ends on a whole line and later appends (once there
+            // is space) start clean. If even that fails, the next append
+            // starts on a new line and readers skip the torn fragment.
             let cut = self
                 .file
                 .metadata()
@@ -103,7 +151,7 @@ impl LineFile {
             return Err(Error::ShortWrite {
                 path: self.path.clone(),
                 written,
-                expected: self.buf.len(),
+                expected,
             });
         }
         self.needs_newline = false;
@@ -271,6 +319,39 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "\"short\"\n\"after\"\n"
+        );
+    }
+
+    #[test]
+    fn held_lines_are_written_together_and_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        // A torn tail from an earlier writer: the batch starts on a new line.
+        std::fs::write(&path, b"{\"torn\":").unwrap();
+        let mut file = LineFile::open(&path).unwrap();
+        file.hold(&1).unwrap();
+        file.hold(&2).unwrap();
+        // A refused line leaves the held ones as they were.
+        assert!(matches!(
+            file.hold(&"x".repeat(MAX_LINE_BYTES)),
+            Err(Error::LineTooLong { .. })
+        ));
+        assert_eq!(file.held(), 2);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"{\"torn\":",
+            "nothing written yet"
+        );
+        file.append(&3).unwrap();
+        assert_eq!(file.held(), 0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"torn\":\n1\n2\n3\n");
+        assert_eq!(file.len(), text.len() as u64);
+        file.write_held().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "nothing held"
         );
     }
 

@@ -755,6 +755,13 @@ impl ProgressTracker {
         Ok(state.writer.append_telemetry(snapshot)?)
     }
 
+    /// Writes telemetry samples `lines` at a time (see
+    /// [`manifest::RunWriter::batch_telemetry`]); those held are written
+    /// with the run's next record, so before every transition and its end.
+    pub fn batch_telemetry(&self, lines: usize) {
+        self.lock().writer.batch_telemetry(lines);
+    }
+
     /// Writes output that is not the tracker's own (a wrapped step's stdout
     /// or stderr) without tearing the live display: under one, whole lines
     /// only, each above the bar (an unfinished line waits for its newline,

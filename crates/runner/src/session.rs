@@ -917,6 +917,20 @@ fn describe(status: ExitStatus) -> (i32, String) {
     }
 }
 
+/// Telemetry samples written to disk together at `interval`: as many as
+/// fit in [`TELEMETRY_WRITE_EVERY`], at least one. At one sample a second
+/// or slower each is written at once; at five a second, five together.
+fn samples_per_write(interval: Duration) -> usize {
+    let per_write = TELEMETRY_WRITE_EVERY.as_secs_f64() / interval.as_secs_f64().max(1e-3);
+    // Float noise (0.2 s is not exact) must not drop a sample from the batch.
+    (per_write + 1e-9).floor().clamp(1.0, 1000.0) as usize
+}
+
+/// The samples of at most this long wait in memory to be written together:
+/// what a tracker killed outright (SIGKILL) can lose of its telemetry. See
+/// docs/telemetry.md.
+const TELEMETRY_WRITE_EVERY: Duration = Duration::from_secs(1);
+
 /// Resource sampling of the running step's process tree.
 pub(crate) struct Telemetry {
     sampler: sampler::Sampler,
@@ -942,6 +956,7 @@ impl Telemetry {
             interval,
             ..sampler::SamplerConfig::default()
         };
+        tracker.batch_telemetry(samples_per_write(sampler::clamp_interval(interval)));
         let probe = {
             let tracker = Arc::clone(tracker);
             let current = Arc::clone(current);
@@ -1022,6 +1037,17 @@ impl Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_are_written_a_second_at_a_time() {
+        let per_write = |ms| samples_per_write(Duration::from_millis(ms));
+        assert_eq!(per_write(200), 5);
+        assert_eq!(per_write(300), 3);
+        assert_eq!(per_write(500), 2);
+        assert_eq!(per_write(700), 1);
+        assert_eq!(per_write(1000), 1);
+        assert_eq!(per_write(60_000), 1);
+    }
 
     #[test]
     fn exit_statuses_are_described() {

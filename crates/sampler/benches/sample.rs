@@ -69,6 +69,8 @@ fn bench(c: &mut Criterion) {
         let config = SamplerConfig {
             scan_every,
             backend,
+            // Every process's memory at every sample, as when they all run.
+            idle_memory_every: Duration::ZERO,
             ..SamplerConfig::default()
         };
         let mut collector = Collector::new(config, gpu::detect());

@@ -7,7 +7,9 @@
 //! - the tracked process tree — a root pid and all its descendants, found by
 //!   a scan of the process table every few seconds, not every sample: CPU %
 //!   from cumulative CPU-time deltas (so a process is measured correctly from
-//!   its second sample) and resident memory summed over the tree;
+//!   its second sample) and resident memory summed over the tree (a process
+//!   that has not run since its last reading keeps it for a few seconds; see
+//!   [`SamplerConfig::idle_memory_every`]);
 //! - the machine's CPU % and memory, read at most once a second at shorter
 //!   intervals (the samples in between repeat the last reading; see
 //!   [`SamplerConfig::system_every`]); counters that do not advance or move
@@ -92,6 +94,10 @@ pub const DEFAULT_SCAN_EVERY: Duration = Duration::from_secs(3);
 /// memory): every sample at the default interval, every 5th at 200 ms.
 pub const DEFAULT_SYSTEM_EVERY: Duration = Duration::from_secs(1);
 
+/// Default longest time a tracked process that uses no CPU keeps its
+/// memory figure (see [`SamplerConfig::idle_memory_every`]).
+pub const DEFAULT_IDLE_MEMORY_EVERY: Duration = Duration::from_secs(5);
+
 /// Environment variable that turns telemetry off: `0`, `false`, `off`, `no`.
 pub const ENV_TELEMETRY: &str = "TRACKER_TELEMETRY";
 
@@ -139,8 +145,9 @@ pub fn clamp_interval(interval: Duration) -> Duration {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// `/proc`, read directly: the cheapest (per tracked process and
-    /// sample, its CPU clock and one read of its `statm`, kept open; the
-    /// machine's files at most every [`SamplerConfig::system_every`]).
+    /// sample, its CPU clock and, while it runs, one read of its `statm`,
+    /// kept open; the machine's files at most every
+    /// [`SamplerConfig::system_every`]).
     /// Linux only; elsewhere it falls back to [`Backend::Sysinfo`].
     Procfs,
     /// The sysinfo crate: every platform it supports.
@@ -174,11 +181,18 @@ pub struct SamplerConfig {
     /// CPU %, so the second sample reads again. Rendering `/proc/stat` and
     /// `/proc/meminfo` costs the kernel more than reading a few processes,
     /// and a machine's figures drift slowly.
-    ///
-    /// With the procfs backend the same cadence bounds how long a tracked
-    /// process that uses no CPU keeps its memory figure: its `statm` is
-    /// read again after as many samples (or as soon as it runs).
     pub system_every: Duration,
+    /// With the procfs backend, how long a tracked process that uses no
+    /// CPU keeps its memory figure, as a whole number of intervals like
+    /// [`SamplerConfig::system_every`]: its `statm` is read again after as
+    /// many samples, or at the first sample after it ran. A process changes
+    /// its own memory only while it runs; the kernel takes pages from a
+    /// sleeping one only under pressure, and a parent that has not yet
+    /// reaped an ended child leaves its last figure standing, each at most
+    /// this late. A `statm` read costs a woken-up sampler as much as three
+    /// processes' CPU clocks, so the idle processes of a tree (a shell
+    /// waiting for its command, a supervisor) are not read every second.
+    pub idle_memory_every: Duration,
     /// Where the process table is (`/proc`; tests may point elsewhere).
     /// Only the [`Backend::Procfs`] backend reads it.
     pub proc_root: PathBuf,
@@ -192,6 +206,7 @@ impl Default for SamplerConfig {
             interval: DEFAULT_INTERVAL,
             scan_every: DEFAULT_SCAN_EVERY,
             system_every: DEFAULT_SYSTEM_EVERY,
+            idle_memory_every: DEFAULT_IDLE_MEMORY_EVERY,
             proc_root: PathBuf::from("/proc"),
             backend: Backend::default(),
         }
@@ -321,8 +336,13 @@ struct Machine {
 
 /// `config.system_every` in samples: at least 1.
 fn system_every_samples(config: &SamplerConfig) -> u32 {
+    samples_in(config, config.system_every)
+}
+
+/// Whole samples at `config`'s interval in `span`: at least 1.
+fn samples_in(config: &SamplerConfig, span: Duration) -> u32 {
     let interval = clamp_interval(config.interval).as_nanos();
-    u32::try_from(config.system_every.as_nanos() / interval)
+    u32::try_from(span.as_nanos() / interval)
         .unwrap_or(u32::MAX)
         .max(1)
 }
@@ -382,7 +402,7 @@ impl Collector {
                 config.proc_root.clone(),
                 root,
                 config.scan_every,
-                system_every_samples(config),
+                samples_in(config, config.idle_memory_every),
                 tree::Units::of_this_machine(),
             )),
             _ => Box::new(portable::PortableTree::new(root, config.scan_every)),
@@ -474,6 +494,20 @@ mod tests {
         (0..samples)
             .map(|_| machine.sample().memory_used_mb.unwrap() as u32)
             .collect()
+    }
+
+    #[test]
+    fn idle_processes_keep_their_memory_figure_for_five_seconds_of_samples() {
+        let at = |ms| {
+            let config = SamplerConfig {
+                interval: Duration::from_millis(ms),
+                ..SamplerConfig::default()
+            };
+            samples_in(&config, config.idle_memory_every)
+        };
+        assert_eq!(at(200), 25);
+        assert_eq!(at(1000), 5);
+        assert_eq!(at(10_000), 1, "at least every sample");
     }
 
     #[test]
