@@ -31,6 +31,13 @@ use crate::tracker::ProgressTracker;
 /// The signals the guard handles.
 pub const GUARDED_SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 
+/// The reason a run ended by `signal` is recorded with: `interrupted by
+/// SIGTERM`.
+pub fn interruption_reason(signal: i32) -> String {
+    let name = signal_name(signal).unwrap_or("a signal");
+    format!("interrupted by {name}")
+}
+
 /// Installed signal handlers; dropping the guard removes them.
 #[derive(Debug)]
 pub struct FailureGuard {
@@ -83,8 +90,7 @@ impl FailureGuard {
                     if let Some(signal) = signals.forever().next() {
                         received.store(signal, Ordering::SeqCst);
                         already.store(true, Ordering::SeqCst);
-                        let name = signal_name(signal).unwrap_or("a signal");
-                        abort(RunStatus::Cancelled, &format!("interrupted by {name}"));
+                        abort(RunStatus::Cancelled, &interruption_reason(signal));
                         match &on_signal {
                             Some(hook) => hook(signal),
                             None => {
@@ -103,7 +109,11 @@ impl FailureGuard {
         })
     }
 
-    /// The signal received, if any.
+    /// The signal received, if any. It is recorded before the handler
+    /// takes the run's lock to end it: a caller that sees it and ends the
+    /// run itself may come first, and should end it as the handler does
+    /// (`cancelled`, [`interruption_reason`]); whichever is second changes
+    /// nothing.
     pub fn received(&self) -> Option<i32> {
         Some(self.received.load(Ordering::SeqCst)).filter(|s| *s != 0)
     }

@@ -71,7 +71,7 @@ mod tracker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
-pub use guard::{FailureGuard, GUARDED_SIGNALS};
+pub use guard::{FailureGuard, GUARDED_SIGNALS, interruption_reason};
 pub use history::{step_durations, step_medians};
 pub use render::{Display, Event, PlainSink, Sink};
 pub use summary::RunSummaryDoc;

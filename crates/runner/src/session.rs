@@ -568,10 +568,22 @@ impl Session {
         }
     }
 
-    /// After a signal: the run was flushed as cancelled when it came; now
-    /// that the step has stopped, add what the summary of any run has
-    /// (its rating, what could not be written) and write the report.
+    /// After a signal: the run is ended as cancelled (the signal's handler
+    /// has done so as it came, or is about to); now that the step has
+    /// stopped, add what the summary of any run has (its rating, what could
+    /// not be written) and write the report.
     pub fn end_interrupted(mut self) -> Ended {
+        // The handler records the signal before it takes the run's lock to
+        // end it, so this can come first: end it as the handler does (a run
+        // ends once, so whichever is second changes nothing). Otherwise the
+        // tracker, dropped unfinished below, would record the run `failed`.
+        if let Some(signal) = self.signals.as_ref().and_then(Signals::interrupted) {
+            let reason = progress::interruption_reason(signal);
+            let _ = self.tracker.finish(progress::Ending::Status(
+                RunStatus::Cancelled,
+                Some(&reason),
+            ));
+        }
         self.stop_sampling();
         let recommendations = self.assess();
         self.note_storage_errors();

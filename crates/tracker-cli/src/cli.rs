@@ -140,8 +140,8 @@ pub struct RunArgs {
     /// Also mirror the run, live, to an MLflow tracking server [URI default:
     /// $MLFLOW_TRACKING_URI, else [mlflow] uri of tracker.toml, which also
     /// turns the mirror on]; a server that is down or slow never fails or
-    /// slows the run (docs/mlflow.md). Put it after PIPELINE.toml, or write
-    /// --mlflow=URI.
+    /// slows the run (docs/mlflow.md). A value without a scheme (`--mlflow
+    /// PIPELINE.toml`) is the pipeline file; --mlflow=VALUE is always the URI.
     #[arg(long, value_name = "URI", num_args = 0..=1, default_missing_value = "")]
     pub mlflow: Option<String>,
     /// The MLflow experiment [default: $MLFLOW_EXPERIMENT_NAME, else

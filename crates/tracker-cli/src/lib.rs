@@ -53,6 +53,28 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// `tracker run --mlflow PIPELINE.toml`: `--mlflow` takes an optional URI,
+/// so clap gives it the pipeline file and then misses the pipeline. A
+/// tracking URI has a scheme (`http://…`), a pipeline file does not: when
+/// the pipeline is what is missing and the value `--mlflow` took has no
+/// `://`, the arguments are read again with `--mlflow` bare (the default
+/// URI) and the value as the pipeline.
+fn mlflow_took_the_pipeline(error: &clap::Error, args: &[OsString]) -> Option<Vec<OsString>> {
+    if error.kind() != clap::error::ErrorKind::MissingRequiredArgument
+        || !args.iter().any(|a| a == "run")
+    {
+        return None;
+    }
+    let at = args.iter().position(|a| a == "--mlflow")?;
+    let value = args.get(at + 1)?.to_str()?;
+    if value.starts_with('-') || value.contains("://") {
+        return None;
+    }
+    let mut fixed = args.to_vec();
+    fixed[at] = "--mlflow=".into();
+    Some(fixed)
+}
+
 /// Runs `args` (the first is the program name) with the given output
 /// streams and returns the exit status.
 pub fn run_with<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
@@ -60,7 +82,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let parsed =
+        Cli::try_parse_from(&args).or_else(|e| match mlflow_took_the_pipeline(&e, &args) {
+            Some(fixed) => Cli::try_parse_from(fixed),
+            None => Err(e),
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version go to stdout with status 0.

@@ -46,6 +46,7 @@ pub(crate) fn run(
         None,
         project.is_some_and(|p| p.telemetry_interval.is_some()),
     );
+    let mlflow = Mlflow::in_force(project);
     let absolute =
         std::path::absolute(ctx.root.path()).unwrap_or_else(|_| ctx.root.path().to_owned());
     match args.format {
@@ -57,6 +58,13 @@ pub(crate) fn run(
                 "telemetry": {
                     "enabled": telemetry, "enabled_source": telemetry_source,
                     "interval_seconds": interval, "interval_source": interval_source,
+                },
+                "mlflow": {
+                    "every_run": mlflow.every_run, "every_run_source": mlflow.every_run_source(),
+                    "uri": mlflow.uri.as_ref().map(|(uri, _)| uri),
+                    "uri_source": mlflow.uri.as_ref().map(|(_, source)| source),
+                    "experiment": mlflow.experiment.as_ref().map(|(name, _)| name),
+                    "experiment_source": mlflow.experiment.as_ref().map(|(_, source)| source),
                 },
             });
             serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -82,7 +90,74 @@ pub(crate) fn run(
                 out,
                 "telemetry:      {on} ({telemetry_source}), every {interval} s ({interval_source})"
             )?;
+            writeln!(out, "mlflow:         {}", mlflow.describe())?;
         }
     }
     Ok(Outcome::Success)
+}
+
+/// The MLflow mirror's settings, as `tracker run` and `tracker sync` resolve
+/// them (docs/mlflow.md).
+struct Mlflow {
+    /// `[mlflow] uri` in the project file mirrors every run.
+    every_run: bool,
+    /// The tracking URI `--mlflow` (without one) and `sync` use, and where
+    /// it comes from.
+    uri: Option<(String, String)>,
+    /// The experiment, and where it comes from; `None`: each run's
+    /// pipeline name.
+    experiment: Option<(String, String)>,
+}
+
+impl Mlflow {
+    fn in_force(project: Option<&ProjectConfig>) -> Self {
+        let env = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (v, format!("${name}")))
+        };
+        let file =
+            |value: Option<&String>| value.map(|v| (v.clone(), manifest::PROJECT_FILE.to_owned()));
+        Self {
+            every_run: project.is_some_and(|p| p.mlflow_uri.is_some()),
+            uri: env(mlflow_mirror::ENV_TRACKING_URI)
+                .or_else(|| file(project.and_then(|p| p.mlflow_uri.as_ref()))),
+            experiment: env(mlflow_mirror::ENV_EXPERIMENT)
+                .or_else(|| file(project.and_then(|p| p.mlflow_experiment.as_ref()))),
+        }
+    }
+
+    fn every_run_source(&self) -> &'static str {
+        if self.every_run {
+            manifest::PROJECT_FILE
+        } else {
+            "default"
+        }
+    }
+
+    /// One line: whether runs are mirrored, where to, into which experiment.
+    fn describe(&self) -> String {
+        let mirrored = if self.every_run {
+            format!(
+                "every run ({}; --no-mlflow for one run)",
+                manifest::PROJECT_FILE
+            )
+        } else {
+            "off (default; --mlflow [URI] for one run)".to_owned()
+        };
+        let uri = match &self.uri {
+            Some((uri, source)) => format!("{uri} ({source})"),
+            None => format!(
+                "none (${} or [mlflow] uri in {})",
+                mlflow_mirror::ENV_TRACKING_URI,
+                manifest::PROJECT_FILE
+            ),
+        };
+        let experiment = match &self.experiment {
+            Some((name, source)) => format!("{name} ({source})"),
+            None => "the pipeline's name (default)".to_owned(),
+        };
+        format!("{mirrored}, server {uri}, experiment {experiment}")
+    }
 }

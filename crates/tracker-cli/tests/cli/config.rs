@@ -14,7 +14,11 @@ use crate::{stderr, stdout};
 /// `env` set (every variable that could point elsewhere removed first).
 fn tracker_in(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = crate::command();
-    command.current_dir(cwd).args(args);
+    command
+        .current_dir(cwd)
+        .args(args)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("MLFLOW_EXPERIMENT_NAME");
     for (k, v) in env {
         command.env(k, v);
     }
@@ -121,6 +125,52 @@ fn config_says_what_is_in_force_and_where_it_comes_from() {
     assert!(text.contains("(default)"), "{text}");
     assert!(
         text.contains("retention:      keep every run (default"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "mlflow:         off (default; --mlflow [URI] for one run), server none \
+             ($MLFLOW_TRACKING_URI or [mlflow] uri in tracker.toml), experiment the \
+             pipeline's name (default)"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_says_where_runs_are_mirrored_to_mlflow() {
+    let dir = project();
+    let file = dir.path().join("tracker.toml");
+    let mut toml = std::fs::read_to_string(&file).unwrap();
+    toml.push_str("\n[mlflow]\nuri = \"http://mlflow:5000\"\nexperiment = \"robots\"\n");
+    std::fs::write(&file, toml).unwrap();
+    let out = tracker_in(dir.path(), &[], &["config", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        doc["mlflow"],
+        serde_json::json!({
+            "every_run": true, "every_run_source": "tracker.toml",
+            "uri": "http://mlflow:5000", "uri_source": "tracker.toml",
+            "experiment": "robots", "experiment_source": "tracker.toml",
+        })
+    );
+    // The environment's server and experiment win over the file's; the
+    // file still mirrors every run.
+    let out = tracker_in(
+        dir.path(),
+        &[
+            ("MLFLOW_TRACKING_URI", "https://ml.example"),
+            ("MLFLOW_EXPERIMENT_NAME", "lab"),
+        ],
+        &["config"],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "mlflow:         every run (tracker.toml; --no-mlflow for one run), server \
+             https://ml.example ($MLFLOW_TRACKING_URI), experiment lab ($MLFLOW_EXPERIMENT_NAME)"
+        ),
         "{text}"
     );
 }

@@ -853,6 +853,44 @@ fn bad_uris_are_refused_before_anything_runs() {
     );
 }
 
+/// `--mlflow` takes an optional URI: written before the pipeline file it
+/// would take the file. A URI has a scheme, so a value without one is the
+/// pipeline, and the URI the default; `--mlflow=VALUE` is always the URI.
+#[test]
+fn mlflow_before_the_pipeline_file_leaves_it_the_pipeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = pipeline(tmp.path(), "before", "true");
+    let root = tmp.path().join("root");
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = tracker_cmd(&root)
+        .args(["run", "--mlflow"])
+        .arg(&path)
+        .args(["--plain", "--no-telemetry"])
+        .env("MLFLOW_TRACKING_URI", &dead)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        warnings(&err).iter().any(|w| w.contains(&dead)),
+        "mirrored to the default URI: {err}"
+    );
+    let (_, run_dir) = only_run(&root);
+    assert_eq!(mirror_state(&run_dir)["complete"], false);
+    // Given with `=`, the value is the URI, and the pipeline is missing.
+    let out = tracker_cmd(&tmp.path().join("other"))
+        .arg("run")
+        .arg(format!("--mlflow={}", path.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("required arguments were not provided"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn tracker_toml_turns_the_mirror_on_and_no_mlflow_off() {
     let tmp = tempfile::tempdir().unwrap();
