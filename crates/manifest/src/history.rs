@@ -755,11 +755,19 @@ pub fn resolve_run(root: &ArtifactRoot, arg: &str) -> Result<RunEntry> {
     // Otherwise match against the keys of the runs that can match: every
     // directory not named by a UUIDv7, and those UUIDv7 directories whose
     // name the argument starts or continues. Only the run found is read.
-    let mut top = Vec::new();
-    list_subdirs(&runs_dir, "", &mut top)?;
-    top.retain(|(_, name)| {
-        uuid_v7_ms(name).is_none() || name.starts_with(arg) || arg.starts_with(name.as_str())
-    });
+    let names = crate::index::top_level_names(
+        &runs_dir,
+        |name| uuid_v7_ms(name).is_none() || name.starts_with(arg) || arg.starts_with(name),
+        || {
+            let mut top = Vec::new();
+            list_subdirs(&runs_dir, "", &mut top)?;
+            Ok(top.into_iter().map(|(_, name)| name).collect())
+        },
+    )?;
+    let top = names
+        .into_iter()
+        .map(|name| (runs_dir.join(&name), name))
+        .collect();
     let mut runs = scan_from(top, &Query::default())?.runs;
     runs.sort_unstable_by(newest_first);
     let found = match runs

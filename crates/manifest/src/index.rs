@@ -11,6 +11,11 @@
 //! its own so that writing it does not change `run-tracker/`'s time. Every
 //! update is best effort: a missing or stale file only makes `latest` take
 //! the slow path.
+//!
+//! `run-tracker/.index/names` is the same for prefixes: the names of
+//! `run-tracker/`'s directories and the time the directory had when they
+//! were listed, written by the reader that listed them
+//! ([`top_level_names`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -56,6 +61,60 @@ fn read(runs_dir: &Path) -> Option<Latest> {
 pub(crate) fn latest(runs_dir: &Path) -> Option<String> {
     let latest = read(runs_dir)?;
     (mtime_ns(runs_dir)? == latest.runs_dir_mtime_ns).then_some(latest.rel_path)
+}
+
+/// `.index/names`: `run-tracker/`'s directories, one name a line after a
+/// first line with the directory's modification time (nanoseconds) when
+/// they were listed.
+const NAMES: &str = "names";
+
+/// How long `run-tracker/` must have stood still before its listing is
+/// recorded: a change made later than this after the recorded time gets a
+/// time of its own, even on a file system that keeps whole seconds (as git
+/// does for its racy index entries).
+const NAMES_STILL_NS: u64 = 3_000_000_000;
+
+/// The names of `run-tracker/`'s directories that `keep` accepts, as
+/// `list` gives them: from `.index/names` while `run-tracker/` keeps the
+/// time recorded there (adding, removing or renaming a run changes it),
+/// otherwise by `list`, whose result is then recorded (best effort) if the
+/// directory did not change while it was listed and has stood still for a
+/// few seconds. Listing 10,000 entries takes milliseconds; reading the
+/// names back, a fraction of one.
+pub(crate) fn top_level_names(
+    runs_dir: &Path,
+    keep: impl Fn(&str) -> bool,
+    list: impl FnOnce() -> crate::Result<Vec<String>>,
+) -> crate::Result<Vec<String>> {
+    let before = mtime_ns(runs_dir);
+    let path = runs_dir.join(INDEX_DIR).join(NAMES);
+    if let Some(before) = before
+        && let Ok(bytes) = crate::reader::read_regular(&path, 64 << 20)
+        && let Ok(text) = std::str::from_utf8(&bytes)
+    {
+        let mut lines = text.lines();
+        if lines.next().and_then(|l| l.parse::<u64>().ok()) == Some(before) {
+            return Ok(lines.filter(|n| keep(n)).map(str::to_owned).collect());
+        }
+    }
+    let names = list()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_nanos()).ok());
+    if let (Some(before), Some(now)) = (before, now)
+        && now.saturating_sub(before) > NAMES_STILL_NS
+        && mtime_ns(runs_dir) == Some(before)
+        && runs_dir.join(INDEX_DIR).is_dir()
+    {
+        let mut text = format!("{before}\n");
+        for name in &names {
+            text.push_str(name);
+            text.push('\n');
+        }
+        let _ = write_atomic(&path, text.as_bytes(), false);
+    }
+    Ok(names.into_iter().filter(|n| keep(n)).collect())
 }
 
 /// Holds `.index/latest.lock` while an update runs.
@@ -184,6 +243,74 @@ mod tests {
         .unwrap();
         assert_eq!(latest(&runs), None);
         assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), "foreign");
+    }
+
+    /// Sets `dir`'s modification time `secs` into the past.
+    fn age(dir: &Path, secs: u64) {
+        let past = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        File::open(dir).unwrap().set_modified(past).unwrap();
+    }
+
+    #[test]
+    fn prefixes_are_matched_against_the_recorded_names_while_the_directory_stands_still() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = ArtifactRoot::new(tmp.path());
+        let runs = root.runs_dir();
+        let options = RunOptions {
+            sync: false,
+            ..RunOptions::default()
+        };
+        let ids: Vec<String> = (0..2)
+            .map(|_| {
+                RunWriter::create(&root, &options)
+                    .unwrap()
+                    .run_id()
+                    .to_owned()
+            })
+            .collect();
+        let prefix = |id: &str| id[..34].to_owned();
+        let names = runs.join(INDEX_DIR).join(NAMES);
+        // Just changed: listed, and not recorded (a change within the same
+        // tick of the clock would not show).
+        assert_eq!(
+            resolve_run(&root, &prefix(&ids[0])).unwrap().run_id(),
+            ids[0]
+        );
+        assert!(!names.exists());
+        // Still for a while: listed once more, and recorded.
+        age(&runs, 10);
+        assert_eq!(
+            resolve_run(&root, &prefix(&ids[0])).unwrap().run_id(),
+            ids[0]
+        );
+        let text = std::fs::read_to_string(&names).unwrap();
+        let mut recorded: Vec<&str> = text.lines().skip(1).collect();
+        recorded.sort_unstable();
+        let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(recorded, expected);
+        // The record is what is read while the directory keeps its time: a
+        // name left out of it is not found by prefix…
+        let without: String = text
+            .lines()
+            .filter(|l| *l != ids[1])
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&names, without).unwrap();
+        assert!(matches!(
+            resolve_run(&root, &prefix(&ids[1])),
+            Err(crate::Error::RunNotFound { .. })
+        ));
+        // …until a run is added (or removed): the directory is listed again.
+        let third = RunWriter::create(&root, &options)
+            .unwrap()
+            .run_id()
+            .to_owned();
+        assert_eq!(
+            resolve_run(&root, &prefix(&ids[1])).unwrap().run_id(),
+            ids[1]
+        );
+        assert_eq!(resolve_run(&root, &prefix(&third)).unwrap().run_id(), third);
     }
 
     #[test]
