@@ -139,7 +139,11 @@ fn options() -> RunOptions {
 }
 
 fn running_record(writer: &RunWriter, pipeline: &str) -> PipelineRunRecord {
-    let mut record = writer.new_record();
+    running_from(writer.new_record(), pipeline)
+}
+
+/// `record` running its second step, its first done.
+fn running_from(mut record: PipelineRunRecord, pipeline: &str) -> PipelineRunRecord {
     record.pipeline = Some(pipeline.to_owned());
     record.status = RunStatus::Running;
     let mut first = StepExecutionEntry::new("collect", "Collect", 1);
@@ -231,9 +235,12 @@ fn child_entry_point() {
 
 /// Creates a run of the churn pipeline and applies the churn retention,
 /// as the `progress` library does when a run starts.
-fn churn_run(root: &ArtifactRoot) -> RunWriter {
+/// A churn run, created with its first record, as `progress` creates one:
+/// later records keep that record's creation time, which `.index/latest`
+/// was stamped with.
+fn churn_run(root: &ArtifactRoot) -> (RunWriter, PipelineRunRecord) {
     let retention = Retention::keep_newest(KEEP);
-    let (writer, _) = RunWriter::create_with(root, &options(), |record| {
+    let (writer, first) = RunWriter::create_with(root, &options(), |record| {
         record.pipeline = Some(CHURN.to_owned());
     })
     .unwrap();
@@ -245,7 +252,7 @@ fn churn_run(root: &ArtifactRoot) -> RunWriter {
         Duration::ZERO,
     )
     .unwrap();
-    writer
+    (writer, first)
 }
 
 /// Ends a churn run as the `progress` library does: release it, then
@@ -261,14 +268,14 @@ fn end_churn_run(root: &ArtifactRoot, mut writer: RunWriter) {
 /// live run once released.
 fn churn(root: &ArtifactRoot, work: &Path, index: usize) {
     let mut report = String::new();
-    let mut live = churn_run(root);
-    let mut live_record = running_record(&live, CHURN);
+    let (mut live, first) = churn_run(root);
+    let mut live_record = running_from(first, CHURN);
     live.commit(&live_record).unwrap();
     report += &report_line(true, &live, &live_record);
 
     for _ in 0..RUNS_PER_CHILD {
-        let mut writer = churn_run(root);
-        let mut record = running_record(&writer, CHURN);
+        let (mut writer, first) = churn_run(root);
+        let mut record = running_from(first, CHURN);
         writer.commit(&record).unwrap();
         complete(&mut record);
         writer.commit(&record).unwrap();
@@ -465,6 +472,31 @@ fn many_processes_create_and_prune_runs_on_one_root() {
     assert_eq!(dirs_left.len(), KEEP, "{dirs_left:?}");
     // `latest` is the newest run, through the index as through a listing.
     assert_eq!(resolve_run(&root, "latest").unwrap().run_id(), want[0]);
+    // Each run by a prefix of its id, through the recorded names once the
+    // directory has stood still (aged here), and again after a prune
+    // changed it: the pruned run is no longer found.
+    let past = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::open(root.runs_dir())
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    for id in &want {
+        assert_eq!(resolve_run(&root, &id[..30]).unwrap().run_id(), *id);
+    }
+    assert!(root.runs_dir().join(".index/names").is_file());
+    let keep_fewer = manifest::PruneRule {
+        keep: Some(KEEP - 1),
+        ..manifest::PruneRule::default()
+    };
+    prune(&root, &keep_fewer, None).unwrap();
+    let oldest = want[KEEP - 1];
+    assert!(matches!(
+        resolve_run(&root, &oldest[..30]),
+        Err(manifest::Error::RunNotFound { .. })
+    ));
+    for id in &want[..KEEP - 1] {
+        assert_eq!(resolve_run(&root, &id[..30]).unwrap().run_id(), *id);
+    }
 }
 
 fn ids_of(runs: &[manifest::PrunedRun]) -> Vec<&str> {
