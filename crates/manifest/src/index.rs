@@ -106,6 +106,8 @@ pub(crate) fn top_level_names(
         && now.saturating_sub(before) > NAMES_STILL_NS
         && mtime_ns(runs_dir) == Some(before)
         && runs_dir.join(INDEX_DIR).is_dir()
+        // A name a line: one with a line break (another tool's) is listed.
+        && !names.iter().any(|n| n.contains('\n'))
     {
         let mut text = format!("{before}\n");
         for name in &names {
@@ -311,6 +313,14 @@ mod tests {
             ids[1]
         );
         assert_eq!(resolve_run(&root, &prefix(&third)).unwrap().run_id(), third);
+        // A directory whose name has a line break is never recorded (a
+        // name a line): such a root is listed at every lookup.
+        std::fs::create_dir(runs.join("odd\nname")).unwrap();
+        age(&runs, 10);
+        assert_eq!(resolve_run(&root, &prefix(&third)).unwrap().run_id(), third);
+        let header = std::fs::read_to_string(&names).unwrap();
+        let header = header.lines().next().unwrap().to_owned();
+        assert_ne!(Some(header.parse::<u64>().unwrap()), mtime_ns(&runs));
     }
 
     #[test]
