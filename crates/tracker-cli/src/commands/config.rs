@@ -46,7 +46,7 @@ pub(crate) fn run(
         None,
         project.is_some_and(|p| p.telemetry_interval.is_some()),
     );
-    let mlflow = Mlflow::in_force(project);
+    let mlflow = Mlflow::in_force(ctx);
     let absolute =
         std::path::absolute(ctx.root.path()).unwrap_or_else(|_| ctx.root.path().to_owned());
     match args.format {
@@ -110,21 +110,14 @@ struct Mlflow {
 }
 
 impl Mlflow {
-    fn in_force(project: Option<&ProjectConfig>) -> Self {
-        let env = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| (v, format!("${name}")))
-        };
-        let file =
-            |value: Option<&String>| value.map(|v| (v.clone(), manifest::PROJECT_FILE.to_owned()));
+    /// As `tracker run` (without `--mlflow URI`) and `tracker sync` resolve
+    /// them.
+    fn in_force(ctx: &Context) -> Self {
+        let pair = |found: crate::commands::mlflow::Found| (found.value, found.source);
         Self {
-            every_run: project.is_some_and(|p| p.mlflow_uri.is_some()),
-            uri: env(mlflow_mirror::ENV_TRACKING_URI)
-                .or_else(|| file(project.and_then(|p| p.mlflow_uri.as_ref()))),
-            experiment: env(mlflow_mirror::ENV_EXPERIMENT)
-                .or_else(|| file(project.and_then(|p| p.mlflow_experiment.as_ref()))),
+            every_run: ctx.project.as_ref().is_some_and(|p| p.mlflow_uri.is_some()),
+            uri: crate::commands::mlflow::uri(ctx, None).map(pair),
+            experiment: crate::commands::mlflow::experiment_found(ctx, None).map(pair),
         }
     }
 

@@ -11,10 +11,13 @@ use crate::cli::{RunArgs, SyncArgs};
 use crate::commands::Context;
 use crate::exit::Outcome;
 
-/// A setting and where it came from, for error messages.
-struct Found {
-    value: String,
-    from: String,
+/// A setting and where it came from.
+pub(crate) struct Found {
+    pub(crate) value: String,
+    /// Where, for error messages (`[mlflow] uri of /path/tracker.toml`).
+    pub(crate) from: String,
+    /// Where, as `tracker config` names sources (`tracker.toml`).
+    pub(crate) source: String,
 }
 
 fn env(name: &str) -> Option<Found> {
@@ -24,6 +27,7 @@ fn env(name: &str) -> Option<Found> {
         .map(|value| Found {
             value,
             from: format!("${name}"),
+            source: format!("${name}"),
         })
 }
 
@@ -32,16 +36,18 @@ fn project(ctx: &Context, key: &str, value: Option<&String>) -> Option<Found> {
     value.map(|value| Found {
         value: value.clone(),
         from: format!("[mlflow] {key} of {path}"),
+        source: manifest::PROJECT_FILE.to_owned(),
     })
 }
 
 /// The tracking URI: `flag` unless empty, `$MLFLOW_TRACKING_URI`, the
 /// project file's `[mlflow] uri`.
-fn uri(ctx: &Context, flag: Option<&str>) -> Option<Found> {
+pub(crate) fn uri(ctx: &Context, flag: Option<&str>) -> Option<Found> {
     flag.filter(|f| !f.is_empty())
         .map(|value| Found {
             value: value.to_owned(),
             from: "--mlflow".to_owned(),
+            source: "--mlflow".to_owned(),
         })
         .or_else(|| env(ENV_TRACKING_URI))
         .or_else(|| {
@@ -55,14 +61,26 @@ fn uri(ctx: &Context, flag: Option<&str>) -> Option<Found> {
 
 /// The experiment: `--mlflow-experiment`, `$MLFLOW_EXPERIMENT_NAME`, the
 /// project file's `[mlflow] experiment`; `None`: each run's pipeline name.
-fn experiment(ctx: &Context, flag: Option<&String>) -> Option<String> {
-    flag.cloned()
-        .or_else(|| env(ENV_EXPERIMENT).map(|f| f.value))
-        .or_else(|| {
+pub(crate) fn experiment_found(ctx: &Context, flag: Option<&String>) -> Option<Found> {
+    flag.map(|value| Found {
+        value: value.clone(),
+        from: "--mlflow-experiment".to_owned(),
+        source: "--mlflow-experiment".to_owned(),
+    })
+    .or_else(|| env(ENV_EXPERIMENT))
+    .or_else(|| {
+        project(
+            ctx,
+            "experiment",
             ctx.project
                 .as_ref()
-                .and_then(|p| p.mlflow_experiment.clone())
-        })
+                .and_then(|p| p.mlflow_experiment.as_ref()),
+        )
+    })
+}
+
+fn experiment(ctx: &Context, flag: Option<&String>) -> Option<String> {
+    experiment_found(ctx, flag).map(|found| found.value)
 }
 
 /// The live mirror `tracker run` adds, if asked: `--mlflow [URI]`, or a
