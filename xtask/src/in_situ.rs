@@ -351,3 +351,103 @@ fn cpu_ns(pid: u32) -> anyhow::Result<u64> {
     }
     Ok(total)
 }
+
+/// `timer_wake_fast`: what waking up costs any program on this machine, the
+/// baseline that `tracker_in_situ_fast` is read against in the same run. A
+/// thread of this process waits on a condition variable with a timeout, as
+/// the tracker's sampler does, five times a second, and does nothing else;
+/// its CPU is read from `/proc/thread-self/schedstat` over windows of 15
+/// wakes. On a virtual machine the kernel's work around each wake (the
+/// timer, leaving idle, the scheduler) can cost tens of microseconds, which
+/// every sample pays before the tracker does anything.
+pub(crate) struct TimerWake {
+    interval: Duration,
+    wakes: u32,
+}
+
+impl TimerWake {
+    /// At the shortest telemetry interval (0.2 s), 15 wakes a window.
+    pub(crate) fn fast() -> Self {
+        Self {
+            interval: Duration::from_millis(200),
+            wakes: 15,
+        }
+    }
+}
+
+impl Scenario for TimerWake {
+    fn name(&self) -> &'static str {
+        "timer_wake_fast"
+    }
+    fn title(&self) -> &'static str {
+        "Bare timer wake (a thread waking every 0.2 s and doing nothing)"
+    }
+    fn unit(&self) -> &'static str {
+        "wakes/cpu-ms"
+    }
+    fn matrix(&self) -> String {
+        format!(
+            "one thread of xtask waiting on a condition variable with a {} s timeout \
+             (as the tracker's sampler waits), nothing else; its CPU \
+             (/proc/thread-self/schedstat) over windows of {} wakes",
+            self.interval.as_secs_f64(),
+            self.wakes,
+        )
+    }
+    fn setup(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn run(&mut self, _n: u64) -> anyhow::Result<Duration> {
+        bail!("timer_wake_fast is measured as CPU time, not by timed operations")
+    }
+    fn throughputs(&mut self, plan: Plan) -> Option<anyhow::Result<Vec<f64>>> {
+        let (interval, wakes) = (self.interval, self.wakes);
+        let thread = std::thread::Builder::new()
+            .name("timer-wake".into())
+            .spawn(move || wake_windows(interval, wakes, plan.repeat));
+        Some(match thread {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the waking thread panicked"))),
+            Err(e) => Err(anyhow::anyhow!("cannot start the waking thread: {e}")),
+        })
+    }
+}
+
+/// On this thread: `repeat` windows of `wakes` timed-out waits of
+/// `interval` each; wakes per millisecond of this thread's CPU in each.
+fn wake_windows(interval: Duration, wakes: u32, repeat: u32) -> anyhow::Result<Vec<f64>> {
+    let lock = std::sync::Mutex::new(());
+    let wake = std::sync::Condvar::new();
+    let wait = || {
+        let guard = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Never notified: each wait ends by its timeout.
+        let _ = wake.wait_timeout(guard, interval);
+    };
+    wait(); // the first wake, from a fresh thread, is not counted
+    let mut throughputs = Vec::with_capacity(repeat as usize);
+    for _ in 0..repeat {
+        let before = thread_cpu_ns()?;
+        for _ in 0..wakes {
+            wait();
+        }
+        let used_ms = thread_cpu_ns()?.saturating_sub(before) as f64 / 1e6;
+        if used_ms <= 0.0 {
+            bail!("the waking thread used no CPU over a window");
+        }
+        throughputs.push(f64::from(wakes) / used_ms);
+    }
+    Ok(throughputs)
+}
+
+/// This thread's CPU time, ns, as the kernel's scheduler counts it.
+fn thread_cpu_ns() -> anyhow::Result<u64> {
+    let path = "/proc/thread-self/schedstat";
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    text.split_ascii_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .with_context(|| format!("{path}: not a schedstat line: {text:?}"))
+}

@@ -31,6 +31,9 @@ pub(crate) fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(crate::in_situ::TrackerInSitu::default_interval()),
         #[cfg(target_os = "linux")]
         Box::new(crate::in_situ::TrackerInSitu::fast()),
+        // What any program pays to wake as often: the floor under the above.
+        #[cfg(target_os = "linux")]
+        Box::new(crate::in_situ::TimerWake::fast()),
     ]
 }
 
@@ -416,6 +419,7 @@ impl Scenario for TelemetrySample {
 fn probe(pid: u32) -> Probe {
     Probe {
         root_pid: Some(pid),
+        exclude_root: false,
         step_id: Some("train".to_owned()),
         steps_per_sec: Some(1520.0),
         fps: None,

@@ -142,7 +142,7 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
         "eta_estimate",
     ];
     if cfg!(target_os = "linux") {
-        expected.extend(["tracker_in_situ", "tracker_in_situ_fast"]);
+        expected.extend(["tracker_in_situ", "tracker_in_situ_fast", "timer_wake_fast"]);
     }
     assert_eq!(names, expected);
     for result in &contents.perf_tests {
@@ -170,6 +170,7 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
     ];
     if cfg!(target_os = "linux") {
         expected.extend([
+            ("timer_wake_fast", "wakes/cpu-ms"),
             ("tracker_in_situ", "samples/cpu-ms"),
             ("tracker_in_situ_fast", "samples/cpu-ms"),
         ]);
@@ -221,7 +222,7 @@ fn an_unknown_scenario_is_a_usage_error_listing_the_scenarios() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let in_situ = if cfg!(target_os = "linux") {
-        ", tracker_in_situ, tracker_in_situ_fast"
+        ", tracker_in_situ, tracker_in_situ_fast, timer_wake_fast"
     } else {
         ""
     };
@@ -239,6 +240,6 @@ fn an_unknown_scenario_is_a_usage_error_listing_the_scenarios() {
     assert_eq!(list.status.code(), Some(0));
     assert_eq!(
         stdout(&list).lines().count(),
-        4 + 2 * usize::from(cfg!(target_os = "linux"))
+        4 + 3 * usize::from(cfg!(target_os = "linux"))
     );
 }

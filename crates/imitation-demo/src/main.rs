@@ -172,6 +172,7 @@ fn sample_this_process(tracker: &Arc<ProgressTracker>) -> Sampler {
             let live = tracker.live_metrics();
             Probe {
                 root_pid: Some(std::process::id()),
+                exclude_root: false,
                 step_id: live.step_id,
                 steps_per_sec: live.steps_per_sec,
                 fps: live.fps,

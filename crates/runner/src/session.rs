@@ -373,13 +373,17 @@ impl Session {
             run_dir: &run_dir,
         });
         // A hosted run samples this process (its steps are its own code);
-        // any other, the running step's supervisor and its tree.
-        let sampled = match &signals {
-            Some(signals) => Arc::clone(&signals.current),
-            None => Arc::new(AtomicU32::new(std::process::id())),
+        // any other, the tree under the running step's supervisor.
+        let (sampled, supervised) = match &signals {
+            Some(signals) => (Arc::clone(&signals.current), true),
+            None => (Arc::new(AtomicU32::new(std::process::id())), false),
         };
         let telemetry = settings.telemetry.and_then(|interval| {
-            Telemetry::start(interval, &tracker, &sampled, &storage, &observers)
+            let sampled = Sampled {
+                root: sampled,
+                supervised,
+            };
+            Telemetry::start(interval, &tracker, sampled, &storage, &observers)
         });
         Ok(Self {
             tracker,
@@ -943,6 +947,15 @@ fn samples_per_write(interval: Duration) -> usize {
 /// docs/telemetry.md.
 const TELEMETRY_WRITE_EVERY: Duration = Duration::from_secs(1);
 
+/// The process whose tree telemetry measures.
+struct Sampled {
+    /// Its pid; 0 between steps.
+    root: Arc<AtomicU32>,
+    /// Whether it is a step's supervisor, which only waits for its command:
+    /// left out, so that the step's figures are its command's tree alone.
+    supervised: bool,
+}
+
 /// Resource sampling of the running step's process tree.
 pub(crate) struct Telemetry {
     sampler: sampler::Sampler,
@@ -954,7 +967,7 @@ impl Telemetry {
     fn start(
         interval: Duration,
         tracker: &Arc<ProgressTracker>,
-        current: &Arc<AtomicU32>,
+        sampled: Sampled,
         storage: &Arc<StorageLedger>,
         observers: &Observers,
     ) -> Option<Self> {
@@ -971,11 +984,11 @@ impl Telemetry {
         tracker.batch_telemetry(samples_per_write(sampler::clamp_interval(interval)));
         let probe = {
             let tracker = Arc::clone(tracker);
-            let current = Arc::clone(current);
             move || {
                 let live = tracker.live_metrics();
                 sampler::Probe {
-                    root_pid: Some(current.load(Ordering::SeqCst)).filter(|pid| *pid != 0),
+                    root_pid: Some(sampled.root.load(Ordering::SeqCst)).filter(|pid| *pid != 0),
+                    exclude_root: sampled.supervised,
                     step_id: live.step_id,
                     steps_per_sec: live.steps_per_sec,
                     fps: live.fps,

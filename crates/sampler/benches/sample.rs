@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
     let mut writer = RunWriter::create(&ArtifactRoot::new(tmp.path()), &options).expect("run");
     let probe = || Probe {
         root_pid: Some(shell.id()),
+        exclude_root: false,
         step_id: Some("train".to_owned()),
         steps_per_sec: Some(1520.0),
         fps: None,

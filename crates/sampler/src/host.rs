@@ -12,8 +12,10 @@ pub(crate) struct TreeSample {
     pub cpu_percent: Option<f64>,
     /// Resident memory summed over the tree, MB.
     pub rss_mb: f64,
-    /// Processes in the tree.
+    /// Processes measured.
     pub processes: usize,
+    /// Whether the tree is gone: nothing measured and no root left.
+    pub gone: bool,
 }
 
 /// One sample of the machine.

@@ -219,6 +219,12 @@ pub struct Probe {
     /// Root of the tree to measure (the pipeline's own process, or the
     /// running step's child); `None` measures only the machine.
     pub root_pid: Option<u32>,
+    /// Whether the root is left out and only its descendants measured: a
+    /// supervisor that starts the work and waits for it, whose own CPU and
+    /// memory are not the work's. While the root runs with no descendant
+    /// (the work not started yet, or just ended) the process fields are
+    /// null without a note; once it is gone too, the note says so.
+    pub exclude_root: bool,
     /// The step running now.
     pub step_id: Option<String>,
     /// Work items per second the pipeline reported.
@@ -319,7 +325,8 @@ impl Drop for Sampler {
 /// sample needs for its deltas.
 pub struct Collector {
     config: SamplerConfig,
-    tree: Option<(u32, Box<dyn TreeSource>)>,
+    /// The tree's root, whether it is excluded, and its sampler.
+    tree: Option<((u32, bool), Box<dyn TreeSource>)>,
     system: Machine,
     gpu: Box<dyn GpuSource>,
 }
@@ -394,18 +401,33 @@ impl Collector {
         }
     }
 
-    /// A sampler for the tree of `root`, by the configured backend.
-    fn tree_source(config: &SamplerConfig, root: u32) -> Box<dyn TreeSource> {
+    /// A sampler for the tree of `root` (without it, if `exclude_root`),
+    /// by the configured backend.
+    fn tree_source(config: &SamplerConfig, root: u32, exclude_root: bool) -> Box<dyn TreeSource> {
         match config.backend {
             #[cfg(target_os = "linux")]
-            Backend::Procfs => Box::new(tree::TreeSampler::new(
-                config.proc_root.clone(),
-                root,
-                config.scan_every,
-                samples_in(config, config.idle_memory_every),
-                tree::Units::of_this_machine(),
-            )),
-            _ => Box::new(portable::PortableTree::new(root, config.scan_every)),
+            Backend::Procfs => {
+                let tree = tree::TreeSampler::new(
+                    config.proc_root.clone(),
+                    root,
+                    config.scan_every,
+                    samples_in(config, config.idle_memory_every),
+                    tree::Units::of_this_machine(),
+                );
+                Box::new(if exclude_root {
+                    tree.without_root()
+                } else {
+                    tree
+                })
+            }
+            _ => {
+                let tree = portable::PortableTree::new(root, config.scan_every);
+                Box::new(if exclude_root {
+                    tree.without_root()
+                } else {
+                    tree
+                })
+            }
         }
     }
 
@@ -421,19 +443,25 @@ impl Collector {
         match probe.root_pid {
             Some(root) => {
                 let config = &self.config;
+                let key = (root, probe.exclude_root);
                 let sampler = match &mut self.tree {
-                    Some((pid, sampler)) if *pid == root => sampler,
-                    slot => &mut slot.insert((root, Self::tree_source(config, root))).1,
+                    Some((tree, sampler)) if *tree == key => sampler,
+                    slot => {
+                        let source = Self::tree_source(config, root, probe.exclude_root);
+                        &mut slot.insert((key, source)).1
+                    }
                 };
                 let tree = sampler.sample(now);
-                if tree.processes == 0 {
+                if tree.gone {
                     snapshot
                         .notes
                         .push(format!("process: {root} and its descendants are gone"));
-                } else {
+                } else if tree.processes > 0 {
                     snapshot.cpu_percent_process = tree.cpu_percent;
                     snapshot.memory_rss_mb = Some(tree.rss_mb);
                 }
+                // Otherwise only an excluded root runs: nothing to measure
+                // yet (or any more), which is no sensor failure.
             }
             // No tree (between steps): the process fields stay null, which
             // is no sensor failure, so no note.

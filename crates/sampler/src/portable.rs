@@ -22,6 +22,10 @@ const MB: f64 = 1024.0 * 1024.0;
 pub(crate) struct PortableTree {
     system: System,
     root: u32,
+    /// Whether the root itself is measured.
+    count_root: bool,
+    /// Whether the last scan found the root.
+    root_seen: bool,
     schedule: ScanSchedule,
     /// pid → (start time, cumulative CPU ms) at the last sample.
     tracked: HashMap<u32, (u64, u64)>,
@@ -45,6 +49,8 @@ impl PortableTree {
         Self {
             system: System::new(),
             root,
+            count_root: true,
+            root_seen: false,
             schedule: ScanSchedule::new(scan_every),
             tracked: HashMap::new(),
             pids: Vec::new(),
@@ -53,7 +59,15 @@ impl PortableTree {
         }
     }
 
-    /// Refreshes every process and returns the root's tree.
+    /// Measures the root's descendants and not the root (see
+    /// `TreeSampler::without_root`).
+    pub(crate) fn without_root(mut self) -> Self {
+        self.count_root = false;
+        self
+    }
+
+    /// Refreshes every process and returns the root's tree (without the
+    /// root, unless it is counted).
     fn scan(&mut self) -> Vec<u32> {
         self.system
             .refresh_processes_specifics(ProcessesToUpdate::All, true, refresh_kind());
@@ -66,7 +80,8 @@ impl PortableTree {
                     .push(pid.as_u32());
             }
         }
-        if self.system.process(Pid::from_u32(self.root)).is_none() {
+        self.root_seen = self.system.process(Pid::from_u32(self.root)).is_some();
+        if !self.root_seen {
             return Vec::new();
         }
         let mut tree = vec![self.root];
@@ -76,6 +91,9 @@ impl PortableTree {
             if let Some(kids) = children.get(&pid) {
                 tree.extend(kids.iter().filter(|k| **k != pid));
             }
+        }
+        if !self.count_root {
+            tree.remove(0);
         }
         tree
     }
@@ -131,6 +149,7 @@ impl TreeSource for PortableTree {
             cpu_percent,
             rss_mb: rss_bytes as f64 / MB,
             processes,
+            gone: processes == 0 && (self.count_root || !self.root_seen),
         }
     }
 

@@ -23,9 +23,14 @@ struct Tracked {
     /// Its CPU time (through its clock) read just before the last scan
     /// began; `None` if that scan found it, or it has no clock.
     before_scan: Option<u64>,
+    /// Whether it is measured: all are but an excluded root, which is
+    /// tracked only to tell whether the tree may have changed and whether
+    /// it is gone.
+    counted: bool,
 }
 
-/// Samples a process tree: the root and its descendants. The process table
+/// Samples a process tree: the root and its descendants, or the
+/// descendants only ([`TreeSampler::without_root`]). The process table
 /// is scanned for new descendants every `scan_every`; in between, each
 /// sample reads each tracked process through what was opened when it was
 /// found (its CPU clock and `statm`; `stat` in a table that is not this
@@ -61,6 +66,8 @@ struct Tracked {
 pub(crate) struct TreeSampler {
     proc_root: PathBuf,
     root: u32,
+    /// Whether the root itself is measured.
+    count_root: bool,
     schedule: ScanSchedule,
     /// `/proc/loadavg`, in this process's own table only.
     loadavg: Option<ProcFile>,
@@ -111,6 +118,7 @@ impl TreeSampler {
             highest_pid: root,
             proc_root,
             root,
+            count_root: true,
             schedule: ScanSchedule::new(scan_every),
             tracked: Vec::new(),
             pids: Vec::new(),
@@ -120,6 +128,17 @@ impl TreeSampler {
             cpus: units.cpus,
             buf: vec![0; 1024],
         }
+    }
+
+    /// Measures the root's descendants and not the root: a supervisor that
+    /// only waits for the work it started (its CPU and memory are not the
+    /// work's). The root is still looked at when a scan is due, to tell
+    /// whether the tree may have changed, and when no descendant is left,
+    /// to tell a tree that is gone from one whose work has not started
+    /// yet or has just ended.
+    pub(crate) fn without_root(mut self) -> Self {
+        self.count_root = false;
+        self
     }
 
     /// Whether a scan could find something new: a task was created since
@@ -181,6 +200,7 @@ impl TreeSampler {
                             last: None,
                             memory_age: 0,
                             before_scan: None,
+                            counted: self.count_root || pid != self.root,
                         });
                     }
                 }
@@ -204,6 +224,9 @@ impl TreeSource for TreeSampler {
         let (buf, ns_per_tick, memory_every) = (&mut self.buf, self.ns_per_tick, self.memory_every);
         let before = self.tracked.len();
         self.tracked.retain_mut(|process| {
+            if !process.counted {
+                return true; // looked at by scans only
+            }
             let idle = process.last.filter(|_| process.memory_age < memory_every);
             let Some(reading) = process.reader.read(buf, ns_per_tick, idle) else {
                 return false; // gone
@@ -224,7 +247,16 @@ impl TreeSource for TreeSampler {
         });
         self.lost |= self.tracked.len() < before;
         self.pids.clear();
-        self.pids.extend(self.tracked.iter().map(|t| t.pid));
+        self.pids
+            .extend(self.tracked.iter().filter(|t| t.counted).map(|t| t.pid));
+        let processes = self.pids.len();
+        // No process measured: gone, unless an excluded root still runs
+        // (its work not started yet, or just ended).
+        let gone = processes == 0
+            && !self
+                .tracked
+                .iter()
+                .any(|t| !t.counted && t.reader.read(buf, ns_per_tick, None).is_some());
         let cpu_percent = self.last_sample.and_then(|at| {
             let wall = now.duration_since(at).as_secs_f64();
             (wall > 0.0).then(|| {
@@ -236,7 +268,8 @@ impl TreeSource for TreeSampler {
         TreeSample {
             cpu_percent,
             rss_mb: rss_pages as f64 * self.page_mb,
-            processes: self.tracked.len(),
+            processes,
+            gone,
         }
     }
 }
@@ -356,6 +389,43 @@ mod tests {
         assert_eq!(s.processes, 0);
     }
 
+    /// Without its root, a tree is its descendants: the root's CPU and
+    /// memory are not counted, nor its pid given; with no descendant left
+    /// the tree is gone only once the root is too.
+    #[test]
+    fn an_excluded_root_is_looked_at_but_not_measured() {
+        let proc_ = FakeProc::new();
+        proc_.set(10, 1, 1000, 100, 5);
+        proc_.set(11, 10, 50, 20, 6);
+        let mut sampler = TreeSampler::new(
+            proc_.path().to_owned(),
+            10,
+            Duration::from_secs(3),
+            1,
+            UNITS,
+        )
+        .without_root();
+        let t0 = Instant::now();
+        let first = sampler.sample(t0);
+        assert_eq!(
+            (first.processes, first.rss_mb, first.gone),
+            (1, 20.0, false)
+        );
+        assert_eq!(sampler.pids(), [11]);
+        // The root used 1 s, its child 0.5 s, of 2 CPUs: only the child's.
+        proc_.set(10, 1, 1100, 100, 5);
+        proc_.set(11, 10, 100, 30, 6);
+        let second = sampler.sample(t0 + Duration::from_secs(1));
+        assert_eq!((second.cpu_percent, second.rss_mb), (Some(25.0), 30.0));
+        proc_.remove(11);
+        let alone = sampler.sample(t0 + Duration::from_secs(2));
+        assert_eq!((alone.processes, alone.gone), (0, false), "the root runs");
+        assert!(sampler.pids().is_empty());
+        proc_.remove(10);
+        let gone = sampler.sample(t0 + Duration::from_secs(3));
+        assert_eq!((gone.processes, gone.gone), (0, true));
+    }
+
     #[test]
     fn between_scans_only_tracked_processes_are_read() {
         let proc_ = FakeProc::new();
@@ -473,11 +543,43 @@ mod tests {
     /// starts a child has run.
     #[test]
     fn a_still_tree_is_not_scanned_again_until_one_of_its_processes_runs() {
-        let mut shell = std::process::Command::new("sh")
-            .args(["-c", "kill -s STOP $$; sleep 1000; :"])
+        still_tree(false);
+    }
+
+    /// The same with the root left out: an excluded root is still looked
+    /// at, so a tree of the root alone (its work not started yet) is
+    /// scanned as soon as the root runs (to start it).
+    #[test]
+    fn a_still_tree_without_its_root_is_scanned_once_the_root_runs() {
+        still_tree(true);
+    }
+
+    fn still_tree(exclude_root: bool) {
+        let counted = |n: usize| if exclude_root { n - 1 } else { n };
+        /// Kills the shell's group when dropped, also when an assertion
+        /// fails (a stopped shell would otherwise outlive the test).
+        struct Group(std::process::Child);
+        impl Drop for Group {
+            fn drop(&mut self) {
+                let group = format!("-{}", self.0.id());
+                let _ = std::process::Command::new("kill")
+                    .args(["-s", "KILL", "--", &group])
+                    .status();
+                let _ = self.0.wait();
+            }
+        }
+        let shell = Group(
+            std::os::unix::process::CommandExt::process_group(
+                std::process::Command::new("sh")
+                    .args(["-c", "kill -s STOP $$; sleep 1000; :"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null()),
+                0,
+            )
             .spawn()
-            .unwrap();
-        let pid = shell.id();
+            .unwrap(),
+        );
+        let pid = shell.0.id();
         let proc_dir = Path::new("/proc").join(pid.to_string());
         while !std::fs::read_to_string(proc_dir.join("stat"))
             .unwrap()
@@ -486,13 +588,18 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         // Due at every sample; the last pid never believed.
-        let mut sampler = TreeSampler::new(
+        let sampler = TreeSampler::new(
             PathBuf::from("/proc"),
             pid,
             Duration::ZERO,
             1,
             Units::of_this_machine(),
         );
+        let mut sampler = if exclude_root {
+            sampler.without_root()
+        } else {
+            sampler
+        };
         sampler.loadavg = None;
         let t0 = Instant::now();
         let mut at = 0;
@@ -524,13 +631,13 @@ mod tests {
             };
         settle(&mut sampler, &mut sample);
         let (processes, scans) = sample(&mut sampler);
-        assert_eq!(processes, 1);
+        assert_eq!(processes, counted(1));
         assert!(
             scans >= 2,
             "the first scan finds a process, the next one settles: {scans}"
         );
         for _ in 0..5 {
-            assert_eq!(sample(&mut sampler), (1, scans), "still: no scan");
+            assert_eq!(sample(&mut sampler), (counted(1), scans), "still: no scan");
         }
         // The shell goes on and starts `sleep`: it ran, so the next sample
         // scans and finds its child.
@@ -547,7 +654,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         };
         let (processes, after) = sample(&mut sampler);
-        assert_eq!((processes, after), (2, scans + 1), "the shell ran: scanned");
+        assert_eq!(
+            (processes, after),
+            (counted(2), scans + 1),
+            "the shell ran: scanned"
+        );
         // Both wait now (the shell for its child, `sleep` in its sleep, its
         // start-up done): still again. On a loaded machine `sleep` may not
         // have run yet, so wait for both to be asleep before settling.
@@ -560,15 +671,11 @@ mod tests {
         }
         settle(&mut sampler, &mut sample);
         let (processes, scans) = sample(&mut sampler);
-        assert_eq!(processes, 2);
+        assert_eq!(processes, counted(2));
         for _ in 0..5 {
-            assert_eq!(sample(&mut sampler), (2, scans), "still: no scan");
+            assert_eq!(sample(&mut sampler), (counted(2), scans), "still: no scan");
         }
-        std::process::Command::new("kill")
-            .args(["-s", "KILL", &child, &pid.to_string()])
-            .status()
-            .unwrap();
-        shell.wait().unwrap();
+        drop(shell);
     }
 
     /// A process that uses no CPU (stopped, here) keeps its memory figure

@@ -43,6 +43,17 @@ const BACKENDS: [Backend; 2] = [Backend::Procfs, Backend::Sysinfo];
 
 /// Samples the tree of `root` every 200 ms for `secs`.
 fn sample(backend: Backend, root: u32, secs: f64) -> Vec<TelemetrySnapshot> {
+    sample_tree(backend, root, false, secs)
+}
+
+/// Samples the tree of `root` (without it, if `exclude_root`) every 200 ms
+/// for `secs`.
+fn sample_tree(
+    backend: Backend,
+    root: u32,
+    exclude_root: bool,
+    secs: f64,
+) -> Vec<TelemetrySnapshot> {
     let out = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&out);
     let config = SamplerConfig {
@@ -55,6 +66,7 @@ fn sample(backend: Backend, root: u32, secs: f64) -> Vec<TelemetrySnapshot> {
         config,
         move || Probe {
             root_pid: Some(root),
+            exclude_root,
             step_id: Some("step".into()),
             ..Probe::default()
         },
@@ -153,7 +165,13 @@ fn a_vanished_root_gives_a_note_not_an_error() {
 }
 
 fn vanished(backend: Backend, pid: u32) {
-    let samples = sample(backend, pid, 0.5);
+    for exclude_root in [false, true] {
+        vanished_tree(backend, pid, exclude_root);
+    }
+}
+
+fn vanished_tree(backend: Backend, pid: u32, exclude_root: bool) {
+    let samples = sample_tree(backend, pid, exclude_root, 0.5);
     assert!(!samples.is_empty());
     for s in &samples {
         assert_eq!(s.memory_rss_mb, None);
@@ -169,5 +187,51 @@ fn vanished(backend: Backend, pid: u32) {
             "{:?}",
             s.notes
         );
+    }
+}
+
+/// A root that is a supervisor (it starts the work and waits) is left out:
+/// its descendants are measured without it; alone, it gives no figures and
+/// no note, since its work has not started yet or has just ended.
+#[test]
+fn an_excluded_root_is_left_out_and_alone_is_not_gone() {
+    // `; :` keeps the shell waiting for `sleep` rather than becoming it.
+    let supervisor = spawn("sleep 30; :");
+    let pid = supervisor.0.id();
+    let children = format!("/proc/{pid}/task/{pid}/children");
+    while std::fs::read_to_string(&children)
+        .unwrap()
+        .trim()
+        .is_empty()
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let alone = spawn("exec sleep 30");
+    for backend in BACKENDS {
+        let rss = |exclude_root| {
+            sample_tree(backend, pid, exclude_root, 0.9)
+                .last()
+                .and_then(|s| s.memory_rss_mb)
+                .unwrap()
+        };
+        let (with, without) = (rss(false), rss(true));
+        assert!(
+            without > 0.0 && with > without,
+            "{backend:?}: with the shell {with} MB, without {without} MB"
+        );
+        let samples = sample_tree(backend, alone.0.id(), true, 0.5);
+        assert!(!samples.is_empty());
+        for s in &samples {
+            assert_eq!(
+                (s.memory_rss_mb, s.cpu_percent_process),
+                (None, None),
+                "{backend:?}"
+            );
+            assert!(
+                !s.notes.iter().any(|n| n.contains("are gone")),
+                "{backend:?}: {:?}",
+                s.notes
+            );
+        }
     }
 }
