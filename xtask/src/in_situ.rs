@@ -340,16 +340,22 @@ fn cpu_ns(pid: u32) -> anyhow::Result<u64> {
     let mut total = 0;
     for task in entries.flatten() {
         let path = task.path().join("schedstat");
+        // A thread that ended meanwhile is left out.
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
-        total += text
-            .split_ascii_whitespace()
-            .next()
-            .and_then(|ns| ns.parse::<u64>().ok())
-            .with_context(|| format!("{}: not a schedstat line: {text:?}", path.display()))?;
+        total += schedstat_ns(&path, &text)?;
     }
     Ok(total)
+}
+
+/// The CPU time, ns, in a `schedstat` line read from `path`: its first
+/// field, as the kernel's scheduler counts it.
+fn schedstat_ns(path: &Path, text: &str) -> anyhow::Result<u64> {
+    text.split_ascii_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .with_context(|| format!("{}: not a schedstat line: {text:?}", path.display()))
 }
 
 /// `timer_wake_fast`: what waking up costs any program on this machine, the
@@ -444,10 +450,8 @@ fn wake_windows(interval: Duration, wakes: u32, repeat: u32) -> anyhow::Result<V
 
 /// This thread's CPU time, ns, as the kernel's scheduler counts it.
 fn thread_cpu_ns() -> anyhow::Result<u64> {
-    let path = "/proc/thread-self/schedstat";
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-    text.split_ascii_whitespace()
-        .next()
-        .and_then(|ns| ns.parse().ok())
-        .with_context(|| format!("{path}: not a schedstat line: {text:?}"))
+    let path = Path::new("/proc/thread-self/schedstat");
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    schedstat_ns(path, &text)
 }

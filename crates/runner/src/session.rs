@@ -374,15 +374,17 @@ impl Session {
         });
         // A hosted run samples this process (its steps are its own code);
         // any other, the tree under the running step's supervisor.
-        let (sampled, supervised) = match &signals {
-            Some(signals) => (Arc::clone(&signals.current), true),
-            None => (Arc::new(AtomicU32::new(std::process::id())), false),
+        let sampled = match &signals {
+            Some(signals) => Sampled {
+                root: Arc::clone(&signals.current),
+                supervised: true,
+            },
+            None => Sampled {
+                root: Arc::new(AtomicU32::new(std::process::id())),
+                supervised: false,
+            },
         };
         let telemetry = settings.telemetry.and_then(|interval| {
-            let sampled = Sampled {
-                root: sampled,
-                supervised,
-            };
             Telemetry::start(interval, &tracker, sampled, &storage, &observers)
         });
         Ok(Self {
@@ -937,9 +939,7 @@ fn describe(status: ExitStatus) -> (i32, String) {
 /// fit in [`TELEMETRY_WRITE_EVERY`], at least one. At one sample a second
 /// or slower each is written at once; at five a second, five together.
 fn samples_per_write(interval: Duration) -> usize {
-    let per_write = TELEMETRY_WRITE_EVERY.as_secs_f64() / interval.as_secs_f64().max(1e-3);
-    // Float noise (0.2 s is not exact) must not drop a sample from the batch.
-    (per_write + 1e-9).floor().clamp(1.0, 1000.0) as usize
+    sampler::samples_in(interval, TELEMETRY_WRITE_EVERY) as usize
 }
 
 /// The samples of at most this long wait in memory to be written together:
@@ -981,7 +981,7 @@ impl Telemetry {
             interval,
             ..sampler::SamplerConfig::default()
         };
-        tracker.batch_telemetry(samples_per_write(sampler::clamp_interval(interval)));
+        tracker.batch_telemetry(samples_per_write(interval));
         let probe = {
             let tracker = Arc::clone(tracker);
             move || {

@@ -343,12 +343,14 @@ struct Machine {
 
 /// `config.system_every` in samples: at least 1.
 fn system_every_samples(config: &SamplerConfig) -> u32 {
-    samples_in(config, config.system_every)
+    samples_in(config.interval, config.system_every)
 }
 
-/// Whole samples at `config`'s interval in `span`: at least 1.
-fn samples_in(config: &SamplerConfig, span: Duration) -> u32 {
-    let interval = clamp_interval(config.interval).as_nanos();
+/// Whole samples taken at `interval` (as [`clamp_interval`] raises it) in
+/// `span`, at least 1: how many samples a cadence given as a duration
+/// spans (at 200 ms, 5 in a second).
+pub fn samples_in(interval: Duration, span: Duration) -> u32 {
+    let interval = clamp_interval(interval).as_nanos();
     u32::try_from(span.as_nanos() / interval)
         .unwrap_or(u32::MAX)
         .max(1)
@@ -411,7 +413,7 @@ impl Collector {
                     config.proc_root.clone(),
                     root,
                     config.scan_every,
-                    samples_in(config, config.idle_memory_every),
+                    samples_in(config.interval, config.idle_memory_every),
                     tree::Units::of_this_machine(),
                 );
                 Box::new(if exclude_root {
@@ -531,7 +533,7 @@ mod tests {
                 interval: Duration::from_millis(ms),
                 ..SamplerConfig::default()
             };
-            samples_in(&config, config.idle_memory_every)
+            samples_in(config.interval, config.idle_memory_every)
         };
         assert_eq!(at(200), 25);
         assert_eq!(at(1000), 5);

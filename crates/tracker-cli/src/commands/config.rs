@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::cli::{ConfigArgs, StatusFormat};
 use crate::commands::Context;
+use crate::commands::mlflow::Found;
 use crate::exit::Outcome;
 
 /// Where a setting's value came from: the environment variable `env` if
@@ -61,10 +62,10 @@ pub(crate) fn run(
                 },
                 "mlflow": {
                     "every_run": mlflow.every_run, "every_run_source": mlflow.every_run_source(),
-                    "uri": mlflow.uri.as_ref().map(|(uri, _)| uri),
-                    "uri_source": mlflow.uri.as_ref().map(|(_, source)| source),
-                    "experiment": mlflow.experiment.as_ref().map(|(name, _)| name),
-                    "experiment_source": mlflow.experiment.as_ref().map(|(_, source)| source),
+                    "uri": mlflow.uri.as_ref().map(|uri| &uri.value),
+                    "uri_source": mlflow.uri.as_ref().map(|uri| &uri.source),
+                    "experiment": mlflow.experiment.as_ref().map(|name| &name.value),
+                    "experiment_source": mlflow.experiment.as_ref().map(|name| &name.source),
                 },
             });
             serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -103,21 +104,20 @@ struct Mlflow {
     every_run: bool,
     /// The tracking URI `--mlflow` (without one) and `sync` use, and where
     /// it comes from.
-    uri: Option<(String, String)>,
+    uri: Option<Found>,
     /// The experiment, and where it comes from; `None`: each run's
     /// pipeline name.
-    experiment: Option<(String, String)>,
+    experiment: Option<Found>,
 }
 
 impl Mlflow {
     /// As `tracker run` (without `--mlflow URI`) and `tracker sync` resolve
     /// them.
     fn in_force(ctx: &Context) -> Self {
-        let pair = |found: crate::commands::mlflow::Found| (found.value, found.source);
         Self {
             every_run: ctx.project.as_ref().is_some_and(|p| p.mlflow_uri.is_some()),
-            uri: crate::commands::mlflow::uri(ctx, None).map(pair),
-            experiment: crate::commands::mlflow::experiment_found(ctx, None).map(pair),
+            uri: crate::commands::mlflow::uri(ctx, None),
+            experiment: crate::commands::mlflow::experiment_found(ctx, None),
         }
     }
 
@@ -140,7 +140,7 @@ impl Mlflow {
             "off (default; --mlflow [URI] for one run)".to_owned()
         };
         let uri = match &self.uri {
-            Some((uri, source)) => format!("{uri} ({source})"),
+            Some(uri) => format!("{} ({})", uri.value, uri.source),
             None => format!(
                 "none (${} or [mlflow] uri in {})",
                 mlflow_mirror::ENV_TRACKING_URI,
@@ -148,7 +148,7 @@ impl Mlflow {
             ),
         };
         let experiment = match &self.experiment {
-            Some((name, source)) => format!("{name} ({source})"),
+            Some(name) => format!("{} ({})", name.value, name.source),
             None => "the pipeline's name (default)".to_owned(),
         };
         format!("{mirrored}, server {uri}, experiment {experiment}")
