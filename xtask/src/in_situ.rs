@@ -52,11 +52,15 @@ struct Shape {
 }
 
 impl TrackerInSitu {
-    /// `tracker_in_situ`: the default interval (1 s), one sample a window.
+    /// `tracker_in_situ`: the default interval (1 s), six samples a window.
     /// Between two samples the tracker should do nothing, so whatever it
-    /// does wake up for weighs as much as the sample itself. Start-up (the
-    /// run's creation, the first sample and process-table scan, the GPU
-    /// library's probe) is the first half second.
+    /// does wake up for weighs as much as the sample itself. A window of
+    /// 6 s holds its exact share of what comes less often than every
+    /// sample: three readings of the machine (every 2 s,
+    /// `sampler::DEFAULT_SYSTEM_EVERY`) and two process-table scans due
+    /// (every 3 s). Start-up (the run's creation, the first sample and
+    /// process-table scan, the GPU library's probe) is the first half
+    /// second.
     pub(crate) fn default_interval() -> Self {
         Self {
             shape: Shape {
@@ -64,17 +68,18 @@ impl TrackerInSitu {
                 title: "Tracker CPU in situ (tracker run of an idle step, --interval 1)",
                 interval: Duration::from_secs(1),
                 settle: Duration::from_millis(500),
-                samples: 1,
+                samples: 6,
             },
             fixture: None,
         }
     }
 
     /// `tracker_in_situ_fast`: the shortest interval (0.2 s), where the
-    /// sample's own cost dominates. A window holds 15 samples, 3 s: one
-    /// process-table scan due each (every 3 s, `sampler::DEFAULT_SCAN_EVERY`;
-    /// run, or skipped when nothing new started), so every window pays its
-    /// share of them. The first 3.5 s are left
+    /// sample's own cost dominates. A window holds 30 samples, 6 s: two
+    /// process-table scans due (every 3 s, `sampler::DEFAULT_SCAN_EVERY`;
+    /// run, or skipped when nothing new started), three readings of the
+    /// machine (every 2 s) and six writes (a second's samples at a time),
+    /// so every window pays its exact share of them. The first 3.5 s are left
     /// out: a young tree is scanned at every sample of its first 3 s,
     /// which a long step pays once.
     pub(crate) fn fast() -> Self {
@@ -84,7 +89,7 @@ impl TrackerInSitu {
                 title: "Tracker CPU in situ (tracker run of an idle step, --interval 0.2)",
                 interval: Duration::from_millis(200),
                 settle: Duration::from_millis(3500),
-                samples: 15,
+                samples: 30,
             },
             fixture: None,
         }

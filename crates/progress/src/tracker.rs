@@ -251,6 +251,26 @@ struct Shared {
     board: Arc<LiveBoard>,
     control: Mutex<Control>,
     wake: Condvar,
+    /// What [`ProgressTracker::before_end`] was given.
+    before_end: Mutex<Vec<EndHook>>,
+}
+
+/// A hook run just before the run ends.
+type EndHook = Arc<dyn Fn() + Send + Sync>;
+
+impl Shared {
+    /// Runs the hooks given to [`ProgressTracker::before_end`], outside
+    /// every lock of the tracker (they may call its methods).
+    fn before_end(&self) {
+        let hooks = self
+            .before_end
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for hook in hooks {
+            hook();
+        }
+    }
 }
 
 /// What the refresh thread is told while it sleeps. Lock order: `state`
@@ -423,6 +443,7 @@ impl ProgressTracker {
             board,
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
+            before_end: Mutex::default(),
         });
         let ticker = options.refresh.map(|every| {
             let shared = Arc::clone(&shared);
@@ -654,6 +675,7 @@ impl ProgressTracker {
     /// a signal ended it, changes nothing and returns the record as it
     /// ended.
     pub fn finish(&self, ending: Ending<'_>) -> Result<PipelineRunRecord> {
+        self.shared.before_end();
         let result = {
             let mut state = self.lock();
             let (status, reason) = match ending {
@@ -858,10 +880,44 @@ impl ProgressTracker {
         }
     }
 
+    /// Runs `hook` just before the run ends, however it ends:
+    /// [`ProgressTracker::finish`], a signal the [`crate::FailureGuard`]
+    /// handles, or the tracker dropped unfinished. It is for a caller that
+    /// holds back something the run should record, such as telemetry
+    /// samples handed over a second at a time: the hook hands it over
+    /// while the run still takes it. It runs on the thread that ends the
+    /// run, outside the tracker's locks, so it may call the tracker's
+    /// methods (not end the run); hooks run in the order given.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use progress::{Display, Ending, ProgressTracker, StepSpec, TrackerOptions};
+    ///
+    /// # let tmp = tempfile::tempdir()?;
+    /// let mut options = TrackerOptions::new("demo", manifest::ArtifactRoot::new(tmp.path()));
+    /// options.display = Display::Plain;
+    /// let tracker = ProgressTracker::start(options, vec![StepSpec::new("only", "Only")])?;
+    /// let told = Arc::new(AtomicBool::new(false));
+    /// let hook_told = Arc::clone(&told);
+    /// tracker.before_end(move || hook_told.store(true, Ordering::SeqCst));
+    /// tracker.finish(Ending::FromSteps)?;
+    /// assert!(told.load(Ordering::SeqCst));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn before_end(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.shared
+            .before_end
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::new(hook));
+    }
+
     /// A handle that aborts this run from another thread (the failure guard).
     pub(crate) fn aborter(&self) -> Aborter {
         let shared = Arc::clone(&self.shared);
         Arc::new(move |status, reason| {
+            shared.before_end();
             let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
             let _ = state.finish(status, Some(reason));
         })
@@ -870,6 +926,11 @@ impl ProgressTracker {
 
 impl Drop for ProgressTracker {
     fn drop(&mut self) {
+        // Outside the run's lock: the hooks may take it.
+        let finished = self.lock().finished;
+        if !finished {
+            self.shared.before_end();
+        }
         {
             let mut state = self.lock();
             if !state.finished {

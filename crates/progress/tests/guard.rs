@@ -14,17 +14,20 @@ use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use manifest::{ArtifactRoot, RunOptions, files, read_last_record, read_steps};
 use progress::{Display, FailureGuard, ProgressTracker, StepSpec, TrackerOptions};
 use signal_hook::consts::{SIGINT, SIGTERM};
-use telemetry_model::{PipelineRunRecord, RunStatus, StepStatus};
+use telemetry_model::{PipelineRunRecord, RunStatus, StepStatus, TelemetrySnapshot};
 
 /// Set in the child: the artifact root to track the run under.
 const CHILD_ENV: &str = "PROGRESS_GUARD_CHILD";
 /// Written by the child (atomically) once step 2 runs: the run directory.
 const READY: &str = "ready";
+/// The step of the sample the child's end hook hands over.
+const HELD_STEP: &str = "held-back";
 /// How long anything here may take before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -39,15 +42,29 @@ fn guarded_child() {
     options.display = Display::Plain;
     options.refresh = None;
     options.run = RunOptions::default(); // synced, as in production
-    let tracker = ProgressTracker::start(
-        options,
-        vec![
-            StepSpec::new("prepare", "Prepare"),
-            StepSpec::new("train", "Train"),
-        ],
-    )
-    .unwrap();
+    let tracker = Arc::new(
+        ProgressTracker::start(
+            options,
+            vec![
+                StepSpec::new("prepare", "Prepare"),
+                StepSpec::new("train", "Train"),
+            ],
+        )
+        .unwrap(),
+    );
     let _guard = FailureGuard::install(&tracker).unwrap();
+    // What a caller holds back (telemetry handed over a second at a time)
+    // reaches the run before the signal ends it.
+    let weak = Arc::downgrade(&tracker);
+    tracker.before_end(move || {
+        if let Some(tracker) = weak.upgrade() {
+            let held = TelemetrySnapshot {
+                step_id: Some(HELD_STEP.to_owned()),
+                ..TelemetrySnapshot::default()
+            };
+            tracker.append_telemetry(&held).unwrap();
+        }
+    });
     tracker.start_step("prepare").unwrap();
     tracker.complete_step("prepare").unwrap();
     tracker.start_step("train").unwrap();
@@ -191,6 +208,10 @@ fn signal_cancels_and_flushes(signal: i32, name: &str) {
     let reason = summary["reason"].as_str().unwrap();
     assert!(reason.contains(name), "{reason}");
     assert!(dir.join(files::SUMMARY_MD).is_file());
+
+    // The end hook ran before the run ended: its sample was recorded.
+    let telemetry = std::fs::read_to_string(dir.join(files::TELEMETRY)).unwrap_or_default();
+    assert!(telemetry.contains(HELD_STEP), "{telemetry:?}");
 
     // The operator was told.
     assert!(output.contains("cancelled"), "{output}");

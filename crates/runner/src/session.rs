@@ -942,9 +942,9 @@ fn samples_per_write(interval: Duration) -> usize {
     sampler::samples_in(interval, TELEMETRY_WRITE_EVERY) as usize
 }
 
-/// The samples of at most this long wait in memory to be written together:
-/// what a tracker killed outright (SIGKILL) can lose of its telemetry. See
-/// docs/telemetry.md.
+/// The samples of at most this long wait in memory to be handed over and
+/// written together: what a tracker killed outright (SIGKILL) can lose of
+/// its telemetry. See docs/telemetry.md.
 const TELEMETRY_WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// The process whose tree telemetry measures.
@@ -977,8 +977,12 @@ impl Telemetry {
         // A missing GPU library is said in the samples' notes, and so once
         // in `show` and the report; not on every run's terminal.
         let peaks: Arc<Mutex<std::collections::HashMap<String, f64>>> = Arc::default();
+        // Handed over and written a second's samples at a time: the first
+        // of a batch costs the woken-up sampler most of what storing one
+        // does. A step's end and the run's end flush what is held.
         let config = sampler::SamplerConfig {
             interval,
+            deliver_every: TELEMETRY_WRITE_EVERY,
             ..sampler::SamplerConfig::default()
         };
         tracker.batch_telemetry(samples_per_write(interval));
@@ -1020,13 +1024,18 @@ impl Telemetry {
                 observers.emit(&Event::Sample(snapshot));
             }
         };
-        Some(Self {
-            sampler: sampler::Sampler::start(config, probe, sink),
-            peaks,
-        })
+        let sampler = sampler::Sampler::start(config, probe, sink);
+        // However the run ends (a signal's handler included), the samples
+        // held back are recorded first. The flusher does not keep the
+        // sink, which keeps the tracker, alive.
+        let flusher = sampler.flusher();
+        tracker.before_end(move || flusher.flush());
+        Some(Self { sampler, peaks })
     }
 
+    /// The step's peak memory, from every sample taken so far.
     pub(crate) fn peak_rss_mb(&self, step_id: &str) -> Option<f64> {
+        self.sampler.flush();
         self.peaks.lock().ok()?.get(step_id).copied()
     }
 }

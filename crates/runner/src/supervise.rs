@@ -12,6 +12,8 @@
 //! - runs `sh -c COMMAND` in a process group of its own, so that the whole
 //!   tree of the step (shell pipelines, Python workers) can be signalled,
 //!   and adopts the step's orphans (`PR_SET_CHILD_SUBREAPER`) to reap them;
+//!   a simple command ([`shell_line`]) is run as `sh -c 'exec COMMAND'`,
+//!   so that the shell becomes the command, as bash does by itself;
 //! - forwards SIGINT, SIGTERM and SIGHUP to that group, and sends SIGKILL
 //!   to the group if it has not exited [`GRACE`] later;
 //! - once the command exits, ends what it left running in its group;
@@ -117,6 +119,45 @@ pub fn supervise_main(args: impl IntoIterator<Item = String>) -> u8 {
     CANNOT_SUPERVISE
 }
 
+/// Characters of a simple command line: none has a meaning to the shell
+/// (no quote, expansion, glob, redirection, separator or comment).
+fn plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " \t_-./,:=+@%".contains(c)
+}
+
+/// Shell reserved words and builtins: a command line that starts with one
+/// is left to the shell as it is (`exec cd` would fail, `exec echo` would
+/// run another echo).
+const SHELL_WORDS: &[&str] = &[
+    "!", ".", ":", "[", "alias", "bg", "break", "case", "cd", "chdir", "command", "continue", "do",
+    "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export", "false", "fc", "fg",
+    "fi", "for", "function", "getopts", "hash", "if", "in", "jobs", "kill", "local", "printf",
+    "pwd", "read", "readonly", "return", "select", "set", "shift", "source", "test", "then",
+    "time", "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "until",
+    "wait", "while",
+];
+
+/// The line the step's shell runs for `command`: `exec COMMAND` when
+/// `command` is one program and its arguments with nothing for the shell
+/// to expand (`python3 train.py --epochs=10`), so that the shell replaces
+/// itself with the program, which is then the supervisor's child: signals
+/// reach it straight, a signal that kills it is recorded as that signal
+/// (not as the shell's exit status 128 + N), and the step's tree has no
+/// idle shell to measure. Bash does this by itself; dash, `/bin/sh` on
+/// Debian, does not. Anything else is run as it is.
+pub(crate) fn shell_line(command: &str) -> std::borrow::Cow<'_, str> {
+    let mut words = command.split([' ', '\t']).filter(|w| !w.is_empty());
+    let simple = command.chars().all(plain)
+        && words.next().is_some_and(|program| {
+            !program.starts_with('-') && !program.contains('=') && !SHELL_WORDS.contains(&program)
+        });
+    if simple {
+        format!("exec {command}").into()
+    } else {
+        command.into()
+    }
+}
+
 /// Supervises `command` for the tracker whose pid is `parent`, and returns
 /// the exit status the supervisor's process should end with (it has already
 /// died by the command's signal if one killed it). Call it from the
@@ -161,7 +202,7 @@ pub fn supervise(parent: u32, command: &str) -> u8 {
     }
     let mut child = match Command::new("/bin/sh")
         .arg("-c")
-        .arg(command)
+        .arg(shell_line(command).as_ref())
         .process_group(0)
         .stdin(Stdio::null())
         .spawn()
@@ -209,5 +250,48 @@ pub fn supervise(parent: u32, command: &str) -> u8 {
             }
         }
         Err(_) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_commands_are_execed_and_the_rest_left_to_the_shell() {
+        for simple in [
+            "sleep 36",
+            "python3 -m pkg.train --epochs=10 --lr 0.1",
+            "./step.sh collect",
+            "/usr/bin/env",
+            "  make\ttrain  ",
+        ] {
+            assert_eq!(shell_line(simple), format!("exec {simple}"), "{simple}");
+        }
+        for left in [
+            "",
+            "   ",
+            "exit 3",
+            "echo hi",
+            "cd data",
+            "true",
+            "FOO=1 python3 train.py",
+            "python3 train.py > log",
+            "python3 train.py && echo done",
+            "python3 train.py; echo done",
+            "python3 $SCRIPT",
+            "python3 'train.py'",
+            "python3 train.py # note",
+            "ls *.csv",
+            "cat ~/notes",
+            "sleep 1 &",
+            "a | b",
+            "python3 train.py\necho done",
+            "-x",
+            "(sleep 1)",
+            "{ sleep 1; }",
+        ] {
+            assert_eq!(shell_line(left), left, "{left:?}");
+        }
     }
 }

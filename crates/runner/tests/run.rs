@@ -314,3 +314,41 @@ fn a_hosted_run_times_its_own_steps_and_ends_from_them() {
     );
     assert_eq!(events.last().unwrap(), "ended failed");
 }
+
+#[test]
+fn a_steps_peak_memory_counts_every_sample_taken_before_it_ended() {
+    // At 0.2 s samples are handed over a second's worth at a time: a step
+    // shorter than that ends with its samples still held, and its peak is
+    // taken once they are in.
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(
+        dir.path(),
+        "[[steps]]\nid = \"short\"\nrun = \"sleep 0.8\"\n[[steps]]\nid = \"next\"\nrun = \"sleep 0.3\"\n",
+    );
+    let mut settings = settings(dir.path(), &pipeline);
+    settings.telemetry = Some(Duration::from_millis(200));
+    let reporter = Arc::new(CollectingReporter::default());
+    let selected = ["short".to_owned(), "next".to_owned()];
+    let ended = runner::run(&pipeline, &selected, &settings, Vec::new(), reporter).unwrap();
+    assert_eq!(ended.record.status, RunStatus::Completed);
+
+    let telemetry = std::fs::read_to_string(ended.run_dir.join("telemetry.jsonl")).unwrap();
+    let samples: Vec<telemetry_model::TelemetrySnapshot> = telemetry
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    for id in ["short", "next"] {
+        let measured = samples
+            .iter()
+            .filter(|s| s.step_id.as_deref() == Some(id))
+            .filter_map(|s| s.memory_rss_mb)
+            .fold(None, |peak: Option<f64>, rss| {
+                Some(peak.map_or(rss, |p| p.max(rss)))
+            });
+        let peak = ended.record.step(id).unwrap().peak_rss_mb;
+        assert_eq!(peak, measured, "{id}: {} samples", samples.len());
+    }
+    // Samples are in order and none was lost or written twice.
+    let times: Vec<i64> = samples.iter().map(|s| s.timestamp_ms).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+}

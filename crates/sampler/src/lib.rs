@@ -10,15 +10,18 @@
 //!   its second sample) and resident memory summed over the tree (a process
 //!   that has not run since its last reading keeps it for a few seconds; see
 //!   [`SamplerConfig::idle_memory_every`]);
-//! - the machine's CPU % and memory, read at most once a second at shorter
-//!   intervals (the samples in between repeat the last reading; see
+//! - the machine's CPU % and memory, read every 2 s: every other sample at
+//!   the default interval (the samples in between repeat the last reading; see
 //!   [`SamplerConfig::system_every`]); counters that do not advance or move
 //!   backwards give `null` with a note, never a bogus 100 %;
 //! - GPUs through a [`GpuSource`] (see [`gpu`]);
 //!
 //! and hands each snapshot, tagged with the current step and the pipeline's
-//! reported throughput (from the probe), to a sink. A sensor that cannot be
-//! read yields `null` plus a note; sampling never fails the run.
+//! reported throughput (from the probe), to a sink: as it is taken, or a
+//! batch at a time ([`SamplerConfig::deliver_every`], with
+//! [`Sampler::flush`] for the moments a caller needs them all). A sensor
+//! that cannot be read yields `null` plus a note; sampling never fails the
+//! run.
 //!
 //! Two backends read the machine ([`Backend`]): on Linux, `/proc` directly
 //! (a few small reads per sample, the default there); everywhere, sysinfo
@@ -91,8 +94,13 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 pub const DEFAULT_SCAN_EVERY: Duration = Duration::from_secs(3);
 
 /// Default time between readings of the machine-wide figures (CPU %,
-/// memory): every sample at the default interval, every 5th at 200 ms.
-pub const DEFAULT_SYSTEM_EVERY: Duration = Duration::from_secs(1);
+/// memory): every other sample at the default interval, every 10th at
+/// 200 ms.
+pub const DEFAULT_SYSTEM_EVERY: Duration = Duration::from_secs(2);
+
+/// Default time snapshots wait to be handed to the sink together: none,
+/// each is handed over as it is taken (see [`SamplerConfig::deliver_every`]).
+pub const DEFAULT_DELIVER_EVERY: Duration = Duration::ZERO;
 
 /// Default longest time a tracked process that uses no CPU keeps its
 /// memory figure (see [`SamplerConfig::idle_memory_every`]).
@@ -175,8 +183,8 @@ pub struct SamplerConfig {
     /// Time between readings of the machine-wide figures (CPU %, memory
     /// used and total), as a whole number of intervals: every
     /// `system_every / interval` samples, rounded down, and at least every
-    /// sample, so at the default interval every sample and at 200 ms every
-    /// 5th. The samples in between repeat the last reading; its CPU %
+    /// sample, so at the default interval every other sample and at 200 ms
+    /// every 10th. The samples in between repeat the last reading; its CPU %
     /// covers the time since the reading before. The first reading has no
     /// CPU %, so the second sample reads again. Rendering `/proc/stat` and
     /// `/proc/meminfo` costs the kernel more than reading a few processes,
@@ -193,6 +201,17 @@ pub struct SamplerConfig {
     /// processes' CPU clocks, so the idle processes of a tree (a shell
     /// waiting for its command, a supervisor) are not read every second.
     pub idle_memory_every: Duration,
+    /// How long snapshots wait to be handed to the sink together, as a
+    /// whole number of intervals like [`SamplerConfig::system_every`]:
+    /// every `deliver_every / interval` samples, at least every sample (so
+    /// [`Duration::ZERO`], the default, hands each over as it is taken).
+    /// A sink that stores or shows snapshots costs a woken-up sampler more
+    /// for the first of a batch than for the others; the price is that a
+    /// snapshot reaches the sink up to this late. The held snapshots are
+    /// handed over when the sampler stops and at [`Sampler::flush`] (or a
+    /// [`Flusher`]'s) too, so a caller that must see them all at some point
+    /// (a step's end, before the process ends) flushes there.
+    pub deliver_every: Duration,
     /// Where the process table is (`/proc`; tests may point elsewhere).
     /// Only the [`Backend::Procfs`] backend reads it.
     pub proc_root: PathBuf,
@@ -207,6 +226,7 @@ impl Default for SamplerConfig {
             scan_every: DEFAULT_SCAN_EVERY,
             system_every: DEFAULT_SYSTEM_EVERY,
             idle_memory_every: DEFAULT_IDLE_MEMORY_EVERY,
+            deliver_every: DEFAULT_DELIVER_EVERY,
             proc_root: PathBuf::from("/proc"),
             backend: Backend::default(),
         }
@@ -246,7 +266,68 @@ pub struct SamplerReport {
 #[derive(Debug)]
 pub struct Sampler {
     stop: Arc<(Mutex<bool>, Condvar)>,
+    delivery: Arc<Mutex<Delivery>>,
     thread: Option<JoinHandle<SamplerReport>>,
+}
+
+/// The sink of a [`Sampler`], as the sampling thread and flushers share it.
+type Sink = Box<dyn FnMut(&TelemetrySnapshot) + Send>;
+
+/// Snapshots taken and not yet handed to the sink, and the sink.
+struct Delivery {
+    held: Vec<TelemetrySnapshot>,
+    sink: Sink,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("held", &self.held.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    fn lock(delivery: &Mutex<Self>) -> std::sync::MutexGuard<'_, Self> {
+        delivery.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn deliver(&mut self) {
+        let Self { held, sink } = self;
+        for snapshot in held.drain(..) {
+            sink(&snapshot);
+        }
+    }
+}
+
+/// Hands a [`Sampler`]'s held snapshots to its sink from any thread (see
+/// [`SamplerConfig::deliver_every`]): got from [`Sampler::flusher`], for a
+/// thread that does not own the sampler (one that handles signals, say).
+///
+/// A flusher does not keep the sampler's sink alive (so a sink may own
+/// what keeps a flusher): once the sampler is stopped, and has handed
+/// over all it held, flushing does nothing.
+///
+/// Never flush from inside the sink, nor while holding a lock the sink
+/// takes: the flush calls the sink, under the lock the sampling thread
+/// holds while it does.
+#[derive(Clone)]
+pub struct Flusher(std::sync::Weak<Mutex<Delivery>>);
+
+impl Flusher {
+    /// Hands every snapshot taken so far and still held to the sink, in
+    /// the order taken, and returns once it has.
+    pub fn flush(&self) {
+        if let Some(delivery) = self.0.upgrade() {
+            Delivery::lock(&delivery).deliver();
+        }
+    }
+}
+
+impl std::fmt::Debug for Flusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flusher").finish_non_exhaustive()
+    }
 }
 
 impl Sampler {
@@ -264,11 +345,17 @@ impl Sampler {
         config: SamplerConfig,
         gpu: Box<dyn GpuSource>,
         mut probe: impl FnMut() -> Probe + Send + 'static,
-        mut sink: impl FnMut(&TelemetrySnapshot) + Send + 'static,
+        sink: impl FnMut(&TelemetrySnapshot) + Send + 'static,
     ) -> Self {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let deliver_every = samples_in(config.interval, config.deliver_every) as usize;
+        let delivery = Arc::new(Mutex::new(Delivery {
+            held: Vec::with_capacity(deliver_every),
+            sink: Box::new(sink),
+        }));
         let thread = {
             let stop = Arc::clone(&stop);
+            let delivery = Arc::clone(&delivery);
             std::thread::Builder::new()
                 .name("sampler".into())
                 .spawn(move || {
@@ -278,7 +365,13 @@ impl Sampler {
                     loop {
                         let started = Instant::now();
                         let snapshot = state.sample(probe(), started);
-                        sink(&snapshot);
+                        {
+                            let mut delivery = Delivery::lock(&delivery);
+                            delivery.held.push(snapshot);
+                            if delivery.held.len() >= deliver_every {
+                                delivery.deliver();
+                            }
+                        }
                         let busy = started.elapsed();
                         report.samples += 1;
                         report.busy += busy;
@@ -289,16 +382,36 @@ impl Sampler {
                             .wait_timeout_while(guard, wait, |stopped| !*stopped)
                             .unwrap_or_else(PoisonError::into_inner);
                         if *guard {
+                            drop(guard);
+                            Delivery::lock(&delivery).deliver();
                             return report;
                         }
                     }
                 })
                 .ok()
         };
-        Self { stop, thread }
+        Self {
+            stop,
+            delivery,
+            thread,
+        }
     }
 
-    /// Stops the thread and reports what it did.
+    /// Hands the snapshots held back by [`SamplerConfig::deliver_every`]
+    /// to the sink now, and returns once it has: every snapshot taken
+    /// before the call has then reached the sink. Never call it from
+    /// inside the sink, nor while holding a lock the sink takes.
+    pub fn flush(&self) {
+        Delivery::lock(&self.delivery).deliver();
+    }
+
+    /// A handle that flushes from another thread (see [`Flusher`]).
+    pub fn flusher(&self) -> Flusher {
+        Flusher(Arc::downgrade(&self.delivery))
+    }
+
+    /// Stops the thread, hands what it held to the sink, and reports what
+    /// it did.
     pub fn stop(mut self) -> SamplerReport {
         self.halt()
     }
