@@ -146,9 +146,8 @@ const SHELL_WORDS: &[&str] = &[
 /// idle shell to measure. Bash does this by itself; dash, `/bin/sh` on
 /// Debian, does not. Anything else is run as it is.
 pub(crate) fn shell_line(command: &str) -> std::borrow::Cow<'_, str> {
-    let mut words = command.split([' ', '\t']).filter(|w| !w.is_empty());
     let simple = command.chars().all(plain)
-        && words.next().is_some_and(|program| {
+        && command.split_whitespace().next().is_some_and(|program| {
             !program.starts_with('-') && !program.contains('=') && !SHELL_WORDS.contains(&program)
         });
     if simple {

@@ -521,28 +521,19 @@ impl Collector {
     fn tree_source(config: &SamplerConfig, root: u32, exclude_root: bool) -> Box<dyn TreeSource> {
         match config.backend {
             #[cfg(target_os = "linux")]
-            Backend::Procfs => {
-                let tree = tree::TreeSampler::new(
+            Backend::Procfs => Box::new(
+                tree::TreeSampler::new(
                     config.proc_root.clone(),
                     root,
                     config.scan_every,
                     samples_in(config.interval, config.idle_memory_every),
                     tree::Units::of_this_machine(),
-                );
-                Box::new(if exclude_root {
-                    tree.without_root()
-                } else {
-                    tree
-                })
-            }
-            _ => {
-                let tree = portable::PortableTree::new(root, config.scan_every);
-                Box::new(if exclude_root {
-                    tree.without_root()
-                } else {
-                    tree
-                })
-            }
+                )
+                .excluding_root(exclude_root),
+            ),
+            _ => Box::new(
+                portable::PortableTree::new(root, config.scan_every).excluding_root(exclude_root),
+            ),
         }
     }
 

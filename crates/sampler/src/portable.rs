@@ -59,10 +59,10 @@ impl PortableTree {
         }
     }
 
-    /// Measures the root's descendants and not the root (see
-    /// `TreeSampler::without_root`).
-    pub(crate) fn without_root(mut self) -> Self {
-        self.count_root = false;
+    /// If `exclude`, measures the root's descendants and not the root (see
+    /// `TreeSampler::excluding_root`).
+    pub(crate) fn excluding_root(mut self, exclude: bool) -> Self {
+        self.count_root = !exclude;
         self
     }
 

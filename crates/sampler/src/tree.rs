@@ -30,7 +30,7 @@ struct Tracked {
 }
 
 /// Samples a process tree: the root and its descendants, or the
-/// descendants only ([`TreeSampler::without_root`]). The process table
+/// descendants only ([`TreeSampler::excluding_root`]). The process table
 /// is scanned for new descendants every `scan_every`; in between, each
 /// sample reads each tracked process through what was opened when it was
 /// found (its CPU clock and `statm`; `stat` in a table that is not this
@@ -132,14 +132,14 @@ impl TreeSampler {
         }
     }
 
-    /// Measures the root's descendants and not the root: a supervisor that
-    /// only waits for the work it started (its CPU and memory are not the
-    /// work's). The root is still looked at when a scan is due, to tell
-    /// whether the tree may have changed, and when no descendant is left,
-    /// to tell a tree that is gone from one whose work has not started
-    /// yet or has just ended.
-    pub(crate) fn without_root(mut self) -> Self {
-        self.count_root = false;
+    /// If `exclude`, measures the root's descendants and not the root: a
+    /// supervisor that only waits for the work it started (its CPU and
+    /// memory are not the work's). The root is still looked at when a scan
+    /// is due, to tell whether the tree may have changed, and when no
+    /// descendant is left, to tell a tree that is gone from one whose work
+    /// has not started yet or has just ended.
+    pub(crate) fn excluding_root(mut self, exclude: bool) -> Self {
+        self.count_root = !exclude;
         self
     }
 
@@ -406,7 +406,7 @@ mod tests {
             1,
             UNITS,
         )
-        .without_root();
+        .excluding_root(true);
         let t0 = Instant::now();
         let first = sampler.sample(t0);
         assert_eq!(
@@ -590,18 +590,14 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         // Due at every sample; the last pid never believed.
-        let sampler = TreeSampler::new(
+        let mut sampler = TreeSampler::new(
             PathBuf::from("/proc"),
             pid,
             Duration::ZERO,
             1,
             Units::of_this_machine(),
-        );
-        let mut sampler = if exclude_root {
-            sampler.without_root()
-        } else {
-            sampler
-        };
+        )
+        .excluding_root(exclude_root);
         sampler.loadavg = None;
         let t0 = Instant::now();
         let mut at = 0;
