@@ -9,6 +9,7 @@
 //! Exit status: 0 success (soft breaches included), 1 a perf test failed,
 //! 2 usage, configuration or I/O error.
 
+mod confirm;
 #[cfg(target_os = "linux")]
 mod in_situ;
 mod measure;

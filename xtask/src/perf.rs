@@ -13,7 +13,8 @@ use progress::{Display, ProgressTracker, StepSpec, TrackerOptions};
 use telemetry_model::RunStatus;
 
 use crate::PerfArgs;
-use crate::measure::{Plan, Scenario, measure};
+use crate::confirm::measure_confirmed;
+use crate::measure::{Plan, Scenario};
 
 /// Repetitions per scenario unless `--repeat` says otherwise.
 pub(crate) const DEFAULT_REPEAT: u32 = 5;
@@ -107,7 +108,8 @@ pub(crate) fn run(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     // By value: each fixture (temporary files, a process tree) goes as
     // soon as its scenario is measured.
     for mut scenario in scenarios {
-        match measure_one(&tracker, scenario.as_mut(), plan) {
+        let judge = (!args.update_baselines).then_some(&baselines);
+        match measure_one(&tracker, scenario.as_mut(), plan, judge, &mut err) {
             Ok(m) => measurements.push(m),
             Err(e) => {
                 let reason = format!("scenario `{}`: {e:#}", scenario.name());
@@ -163,21 +165,19 @@ fn select(names: &[String]) -> anyhow::Result<Vec<Box<dyn Scenario>>> {
         .collect())
 }
 
-/// Sets up and measures one scenario as a step of the perf run.
+/// Sets up and measures one scenario as a step of the perf run; a breach
+/// of `baselines` is measured again before it counts
+/// ([`measure_confirmed`]).
 fn measure_one(
     tracker: &ProgressTracker,
     scenario: &mut dyn Scenario,
     plan: Plan,
+    baselines: Option<&Baselines>,
+    notes: &mut dyn std::io::Write,
 ) -> anyhow::Result<Measurement> {
     tracker.start_step(scenario.name())?;
     scenario.setup()?;
-    let measured = measure(scenario, plan)?;
+    let measured = measure_confirmed(scenario, plan, baselines, notes)?;
     tracker.complete_step(scenario.name())?;
-    Ok(Measurement {
-        test_id: scenario.name().to_owned(),
-        matrix: Some(scenario.matrix()),
-        unit: scenario.unit().to_owned(),
-        samples: measured.samples,
-        duration_seconds: measured.seconds,
-    })
+    Ok(measured)
 }

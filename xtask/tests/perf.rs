@@ -75,6 +75,16 @@ fn an_impossible_baseline_fails_and_is_recorded_as_failed() {
         err.contains("[critical] throughput_below_baseline"),
         "{err}"
     );
+    // Measured three times before it counts, and said so.
+    for attempt in ["(2 of 3", "(3 of 3"] {
+        assert!(
+            err.contains(&format!(
+                "note: perf test `eta_estimate` failed: 0.00x the baseline: at or below the hard \
+                 ratio 0.50x, a regression; measuring it again {attempt}"
+            )),
+            "{err}"
+        );
+    }
     assert!(
         stdout(&out).contains("eta_estimate  failed"),
         "{}",
@@ -96,6 +106,11 @@ fn an_impossible_baseline_fails_and_is_recorded_as_failed() {
     let result = &contents.perf_tests[0];
     assert_eq!(result.status, PerfStatus::Failed);
     assert_eq!(result.throughput_baseline, Some(1e15));
+    let matrix = result.matrix.as_deref().unwrap();
+    assert!(
+        matrix.contains("; the best of 3 measurements (medians "),
+        "{matrix}"
+    );
     assert!(result.throughput_measured.unwrap() > 0.0);
     assert_eq!(result.recommendations_ref, [0]);
     assert_eq!(contents.recommendations[0].severity, Severity::Critical);
