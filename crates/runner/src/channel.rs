@@ -39,9 +39,25 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// a second has them read in batches, at most five times a second. Also how
 /// often the file is polled where the kernel cannot tell of changes.
 const POLL: Duration = Duration::from_millis(200);
-/// While the kernel tells of changes, the file is still read this often
-/// (writes it cannot see: through a memory map, from another machine).
-const BACKSTOP: Duration = Duration::from_secs(5);
+/// While the kernel tells of changes, the file is still read now and then,
+/// for writes it cannot see (from another machine, through a memory map):
+/// first this long after the last read, then twice as long after each such
+/// read that found nothing new, up to [`BACKSTOP_LONGEST`]. A read that
+/// finds lines the kernel did not tell of starts over from here: the
+/// writer is one the kernel cannot see.
+const BACKSTOP_FIRST: Duration = Duration::from_secs(5);
+/// The longest wait between two of those reads.
+const BACKSTOP_LONGEST: Duration = Duration::from_secs(60);
+
+/// The wait before the next unprompted read, after one that waited
+/// `waited` and found new bytes (`unseen`) or not.
+fn next_backstop(waited: Duration, unseen: bool) -> Duration {
+    if unseen {
+        BACKSTOP_FIRST
+    } else {
+        (waited * 2).min(BACKSTOP_LONGEST)
+    }
+}
 
 /// What one channel line asks for.
 #[derive(Debug, Default, PartialEq)]
@@ -131,16 +147,16 @@ impl Follower {
             .map(Arc::new);
         let thread = {
             let stop = Arc::clone(&stop);
-            let mut watch = watch.clone();
+            let watch = watch.clone();
             std::thread::Builder::new()
                 .name(format!("progress-{step_id}"))
                 .spawn(move || {
                     let mut reader = ChannelReader::new(path);
                     let mut warned = false;
                     let mut refused = false;
-                    loop {
-                        let last = stop.load(Ordering::SeqCst);
-                        reader.poll(|number, result| match result {
+                    let watch = watch.as_deref().map(|w| w as &dyn Watch);
+                    follow(&mut reader, watch, &stop, |number, result| {
+                        match result {
                             Ok(update) => {
                                 if let Err(e) = apply(&tracker, &step_id, &workdir, update)
                                     && !std::mem::replace(&mut refused, true)
@@ -155,22 +171,8 @@ impl Follower {
                                 ));
                             }
                             Err(_) => {}
-                        });
-                        if last {
-                            break;
                         }
-                        match &watch {
-                            // Sleep until the file changes, then let a
-                            // chatty step write for POLL more: lines are
-                            // read in batches, at most five times a second.
-                            Some(w) => match w.wait(BACKSTOP) {
-                                Watched::Changed => w.pause(POLL),
-                                Watched::Gone => watch = None,
-                                Watched::Woken | Watched::TimedOut => {}
-                            },
-                            None => std::thread::park_timeout(POLL),
-                        }
-                    }
+                    });
                 })
                 .ok()
         };
@@ -190,6 +192,61 @@ impl Follower {
             }
             thread.thread().unpark();
             let _ = thread.join();
+        }
+    }
+}
+
+/// What a follower sleeps on: the kernel's word that the channel's
+/// directory changed ([`DirWatch`]; a fake in tests).
+trait Watch {
+    /// Blocks until a change, a wake-up or `timeout`.
+    fn wait(&self, timeout: Duration) -> Watched;
+    /// Sleeps for `timeout` unless woken.
+    fn pause(&self, timeout: Duration);
+}
+
+impl Watch for DirWatch {
+    fn wait(&self, timeout: Duration) -> Watched {
+        DirWatch::wait(self, timeout)
+    }
+    fn pause(&self, timeout: Duration) {
+        DirWatch::pause(self, timeout);
+    }
+}
+
+/// Reads `reader`'s new lines into `visit` whenever `watch` tells of a
+/// change, now and then unprompted ([`BACKSTOP_FIRST`]), or every
+/// [`POLL`] without a watch (none, or its directory gone); once more after
+/// `stop` is set, then returns.
+fn follow(
+    reader: &mut ChannelReader,
+    mut watch: Option<&dyn Watch>,
+    stop: &AtomicBool,
+    mut visit: impl FnMut(u64, Result<Update, String>),
+) {
+    let mut backstop = BACKSTOP_FIRST;
+    let mut unprompted = false;
+    loop {
+        let last = stop.load(Ordering::SeqCst);
+        let before = reader.offset;
+        reader.poll(&mut visit);
+        if std::mem::take(&mut unprompted) {
+            backstop = next_backstop(backstop, reader.offset != before);
+        }
+        if last {
+            return;
+        }
+        match watch {
+            // Sleep until the file changes, then let a chatty step write
+            // for POLL more: lines are read in batches, at most five times
+            // a second.
+            Some(w) => match w.wait(backstop) {
+                Watched::Changed => w.pause(POLL),
+                Watched::Gone => watch = None,
+                Watched::TimedOut => unprompted = true,
+                Watched::Woken => {}
+            },
+            None => std::thread::park_timeout(POLL),
         }
     }
 }
@@ -396,6 +453,68 @@ mod tests {
         assert_eq!(fps(), Some(2.0), "read once more at the end");
         let warnings = reporter.take();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    /// A watch that answers each wait from a script (given the wait's
+    /// number) and records the timeouts it was asked to wait.
+    struct Scripted<F> {
+        script: std::cell::RefCell<F>,
+        waits: std::cell::RefCell<Vec<Duration>>,
+        pauses: std::cell::Cell<usize>,
+    }
+
+    impl<F: FnMut(usize) -> Watched> Watch for Scripted<F> {
+        fn wait(&self, timeout: Duration) -> Watched {
+            let mut waits = self.waits.borrow_mut();
+            waits.push(timeout);
+            (self.script.borrow_mut())(waits.len() - 1)
+        }
+        fn pause(&self, _timeout: Duration) {
+            self.pauses.set(self.pauses.get() + 1);
+        }
+    }
+
+    #[test]
+    fn unprompted_reads_grow_rarer_while_they_find_nothing_and_frequent_once_they_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let file = std::cell::RefCell::new(File::create(&path).unwrap());
+        let write = |line: &[u8]| file.borrow_mut().write_all(line).unwrap();
+        let stop = AtomicBool::new(false);
+        let watch = Scripted {
+            script: std::cell::RefCell::new(|wait| match wait {
+                // An idle step: nothing to read.
+                0..=5 => Watched::TimedOut,
+                // A writer the kernel cannot see.
+                6 => {
+                    write(b"{\"steps\": 1}\n");
+                    Watched::TimedOut
+                }
+                // One it can.
+                7 => {
+                    write(b"{\"steps\": 2}\n");
+                    Watched::Changed
+                }
+                8 => Watched::TimedOut,
+                _ => {
+                    stop.store(true, Ordering::SeqCst);
+                    Watched::Woken
+                }
+            }),
+            waits: std::cell::RefCell::default(),
+            pauses: std::cell::Cell::default(),
+        };
+        let mut steps = Vec::new();
+        follow(
+            &mut ChannelReader::new(path),
+            Some(&watch),
+            &stop,
+            |_, line| steps.extend(line.unwrap().report.and_then(|r| r.items)),
+        );
+        let seconds: Vec<u64> = watch.waits.take().iter().map(Duration::as_secs).collect();
+        assert_eq!(seconds, [5, 10, 20, 40, 60, 60, 60, 5, 5, 10]);
+        assert_eq!(watch.pauses.get(), 1, "a change told of is read after POLL");
+        assert_eq!(steps, [1, 2]);
     }
 
     #[test]
