@@ -10,6 +10,7 @@
 //! 2 usage, configuration or I/O error.
 
 mod confirm;
+mod cpu;
 #[cfg(target_os = "linux")]
 mod in_situ;
 mod measure;

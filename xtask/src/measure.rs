@@ -1,6 +1,8 @@
 //! The measuring loop: a warm-up, then repetitions of at least a time
 //! budget each, each giving one throughput (operations per second of
-//! timed work).
+//! timed work). Scenarios time their work by the process's CPU clock
+//! ([`crate::cpu`]), so that other load on the machine, which takes wall
+//! time but not this process's CPU, does not count against them.
 
 use std::time::Duration;
 
@@ -10,13 +12,14 @@ pub(crate) trait Scenario {
     fn name(&self) -> &'static str;
     /// Human name, shown as the step's name.
     fn title(&self) -> &'static str;
-    /// Unit of the throughput (`records/s`).
+    /// Unit of the throughput (`records/cpu-s`).
     fn unit(&self) -> &'static str;
     /// What exactly runs (fixture size, options), recorded as `matrix`.
     fn matrix(&self) -> String;
     /// Builds the fixture; not timed.
     fn setup(&mut self) -> anyhow::Result<()>;
-    /// Performs `n` operations and returns the time they took, fixture
+    /// Performs `n` operations and returns the CPU time they took (all of
+    /// the process's threads, by [`crate::cpu::CpuStopwatch`]), fixture
     /// upkeep (rotating a file, say) excluded.
     fn run(&mut self, n: u64) -> anyhow::Result<Duration>;
     /// The throughput of each of `plan.repeat` repetitions, for a scenario

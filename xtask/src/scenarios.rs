@@ -17,6 +17,7 @@ use telemetry_model::{
     StepStatus, Timestamp,
 };
 
+use crate::cpu::CpuStopwatch;
 use crate::measure::Scenario;
 
 /// Every scenario, in the order they run.
@@ -138,7 +139,7 @@ impl Scenario for ManifestAppend {
         "Manifest append (RunWriter::append_record)"
     }
     fn unit(&self) -> &'static str {
-        "records/s"
+        "records/cpu-s"
     }
     fn matrix(&self) -> String {
         format!(
@@ -172,11 +173,11 @@ impl Scenario for ManifestAppend {
                 state.rotate()?;
             }
             let chunk = left.min(APPENDS_PER_RUN - state.in_file);
-            let start = Instant::now();
+            let watch = CpuStopwatch::start()?;
             for _ in 0..chunk {
                 state.writer.append_record(black_box(&state.record))?;
             }
-            spent += start.elapsed();
+            spent += watch.elapsed()?;
             state.in_file += chunk;
             left -= chunk;
         }
@@ -209,7 +210,7 @@ impl Scenario for HistoryListing {
         "History listing (list_runs, newest 20 of 1,000 runs)"
     }
     fn unit(&self) -> &'static str {
-        "listings/s"
+        "listings/cpu-s"
     }
     fn matrix(&self) -> String {
         format!(
@@ -249,7 +250,7 @@ impl Scenario for HistoryListing {
             limit: Some(LISTED),
             ..Query::default()
         };
-        let start = Instant::now();
+        let watch = CpuStopwatch::start()?;
         for _ in 0..n {
             let listing = list_runs(black_box(&state.root), &query)?;
             if listing.runs.len() != LISTED {
@@ -257,7 +258,7 @@ impl Scenario for HistoryListing {
             }
             black_box(listing);
         }
-        Ok(start.elapsed())
+        watch.elapsed()
     }
 }
 
@@ -369,7 +370,7 @@ impl Scenario for TelemetrySample {
         "Telemetry sample (Collector::sample + append_telemetry)"
     }
     fn unit(&self) -> &'static str {
-        "samples/s"
+        "samples/cpu-s"
     }
     fn matrix(&self) -> String {
         format!(
@@ -407,12 +408,12 @@ impl Scenario for TelemetrySample {
     fn run(&mut self, n: u64) -> anyhow::Result<Duration> {
         let state = self.state.as_mut().context("setup did not run")?;
         let pid = state.tree.shell.id();
-        let start = Instant::now();
+        let watch = CpuStopwatch::start()?;
         for _ in 0..n {
             let snapshot = state.collector.sample(probe(pid), Instant::now());
             state.writer.append_telemetry(black_box(&snapshot))?;
         }
-        Ok(start.elapsed())
+        watch.elapsed()
     }
 }
 
@@ -445,7 +446,7 @@ impl Scenario for EtaEstimate {
         "ETA estimation (progress::eta::estimate)"
     }
     fn unit(&self) -> &'static str {
-        "estimates/s"
+        "estimates/cpu-s"
     }
     fn matrix(&self) -> String {
         format!("{ETA_STEPS} steps: 5 done, 1 running at 40 %, 6 pending with priors")
@@ -477,10 +478,10 @@ impl Scenario for EtaEstimate {
         Ok(())
     }
     fn run(&mut self, n: u64) -> anyhow::Result<Duration> {
-        let start = Instant::now();
+        let watch = CpuStopwatch::start()?;
         for _ in 0..n {
             black_box(estimate(black_box(&self.views)));
         }
-        Ok(start.elapsed())
+        watch.elapsed()
     }
 }

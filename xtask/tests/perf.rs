@@ -57,7 +57,7 @@ fn the_run(dir: &Path) -> (PipelineRunRecord, ManifestContents, std::path::PathB
 
 fn baselines(value: f64) -> String {
     format!(
-        r#"{{"schema_version": 1, "scenarios": {{"eta_estimate": {{"baseline": {value}, "unit": "estimates/s", "soft_ratio": 0.8, "hard_ratio": 0.5}}}}}}"#
+        r#"{{"schema_version": 1, "scenarios": {{"eta_estimate": {{"baseline": {value}, "unit": "estimates/cpu-s", "soft_ratio": 0.8, "hard_ratio": 0.5}}}}}}"#
     )
 }
 
@@ -120,7 +120,7 @@ fn an_impossible_baseline_fails_and_is_recorded_as_failed() {
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("metrics.json")).unwrap())
             .unwrap();
-    assert_eq!(metrics["metrics"]["eta_estimate"][1], "estimates/s");
+    assert_eq!(metrics["metrics"]["eta_estimate"][1], "estimates/cpu-s");
     assert!(metrics["metrics"]["eta_estimate"][0].as_f64().unwrap() > 0.0);
     assert!(metrics["host"]["name"].is_string());
     assert!(metrics["timestamp"].is_string());
@@ -178,10 +178,10 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
         .map(|(name, e)| (name.as_str(), e.unit.as_str()))
         .collect();
     let mut expected = vec![
-        ("eta_estimate", "estimates/s"),
-        ("history_listing", "listings/s"),
-        ("manifest_append", "records/s"),
-        ("telemetry_sample", "samples/s"),
+        ("eta_estimate", "estimates/cpu-s"),
+        ("history_listing", "listings/cpu-s"),
+        ("manifest_append", "records/cpu-s"),
+        ("telemetry_sample", "samples/cpu-s"),
     ];
     if cfg!(target_os = "linux") {
         expected.extend([
@@ -209,7 +209,7 @@ fn every_scenario_runs_and_without_baselines_each_is_a_candidate_until_updated()
 #[test]
 fn a_malformed_baselines_file_names_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = r#"{"scenarios": {"eta_estimate": {"baseline": 10, "unit": "estimates/s", "soft_ratio": 0.5}}}"#;
+    let bad = r#"{"scenarios": {"eta_estimate": {"baseline": 10, "unit": "estimates/cpu-s", "soft_ratio": 0.5}}}"#;
     let out = perf(dir.path(), bad, &[]);
     assert_eq!(out.status.code(), Some(2));
     let file = dir.path().join("baselines.json");
