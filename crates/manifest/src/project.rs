@@ -19,7 +19,7 @@
 //!
 //! [[notify]]                 # any number; read by the runner (docs/notify.md)
 //! on = ["failed"]
-//! webhook = "https://hooks.example.org/T000/B000"
+//! webhook_env = "TEAM_WEBHOOK_URL"   # the URL, from the environment
 //! ```
 //!
 //! Settings resolve flag > environment > `tracker.toml` > built-in default.

@@ -10,6 +10,8 @@
 //! on = ["failed"]
 //! webhook = "https://hooks.example.org/T000/B000"
 //! timeout_seconds = 5
+//! [[notify]]
+//! webhook_env = "SLACK_WEBHOOK_URL"   # the URL, kept out of the file
 //! ```
 //!
 //! The [`Notifier`] is an [`Observer`]: it turns events into one JSON
@@ -126,6 +128,11 @@ pub enum NotifyTarget {
     Command(String),
     /// An `http://` or `https://` URL the event JSON is POSTed to.
     Webhook(String),
+    /// A webhook whose URL is the value of this environment variable, read
+    /// when the run starts: a pipeline or project file shared in a
+    /// repository then holds no secret. Unset or not a URL, its
+    /// notifications fail (said once, recorded each time); the run goes on.
+    WebhookEnv(String),
 }
 
 impl NotifyTarget {
@@ -142,8 +149,27 @@ impl NotifyTarget {
                 format!("command `{short}`")
             }
             Self::Webhook(url) => format!("webhook {}", host_of(url).unwrap_or("?")),
+            Self::WebhookEnv(var) => format!("webhook ${var}"),
         }
     }
+}
+
+/// The URL a [`NotifyTarget::WebhookEnv`] names, or why there is none
+/// (never the value itself, which may be a secret).
+fn webhook_from_env(var: &str) -> Result<String, String> {
+    let value = std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("${var} is not set"))?;
+    let url = value
+        .into_string()
+        .map_err(|_| format!("${var} is not valid UTF-8"))?;
+    check_url(&url).map_err(|e| match e {
+        NotifyError::BadUrl { why, .. } => {
+            format!("${var} does not hold an http:// or https:// URL with a host: {why}")
+        }
+        other => format!("${var}: {other}"),
+    })?;
+    Ok(url)
 }
 
 /// Why a notification rule is refused.
@@ -156,14 +182,21 @@ pub enum NotifyError {
     /// `on` is empty.
     #[error("`on` is empty: list at least one of {events}", events = NotifyOn::expected())]
     NoEvents,
-    /// Neither `command` nor `webhook`.
+    /// None of `command`, `webhook` and `webhook_env`.
     #[error(
-        "needs `command = \"…\"` (run with sh -c, the event JSON on stdin) or `webhook = \"https://…\"` (the event JSON POSTed)"
+        "needs `command = \"…\"` (run with sh -c, the event JSON on stdin), `webhook = \"https://…\"` (the event JSON POSTed) or `webhook_env = \"VARIABLE\"` (POSTed to the URL in that environment variable)"
     )]
     NoTarget,
-    /// Both `command` and `webhook`.
-    #[error("has both `command` and `webhook`: give each its own [[notify]] table")]
+    /// More than one of `command`, `webhook` and `webhook_env`.
+    #[error(
+        "has more than one of `command`, `webhook` and `webhook_env`: give each its own [[notify]] table"
+    )]
     TwoTargets,
+    /// A `webhook_env` that is not an environment variable's name.
+    #[error(
+        "`webhook_env` must name an environment variable (letters, digits and _, not starting with a digit), got `{0}`"
+    )]
+    BadVariable(String),
     /// An empty command, or one with a NUL.
     #[error("`command` must be a non-empty shell command without NUL")]
     BadCommand,
@@ -235,6 +268,34 @@ impl NotifyRule {
         Self::new(
             on,
             NotifyTarget::Webhook(url.to_owned()),
+            PathBuf::from("."),
+        )
+    }
+
+    /// A rule POSTing on `on` to the URL that the environment variable
+    /// `var` holds when the run starts. The name is checked here; the
+    /// value, when the run starts (unset, the rule's notifications fail
+    /// and the run goes on).
+    ///
+    /// ```
+    /// use runner::{NotifyOn, NotifyRule};
+    /// let rule = NotifyRule::webhook_env(&[NotifyOn::Failed], "SLACK_WEBHOOK_URL")?;
+    /// assert_eq!(rule.target.label(), "webhook $SLACK_WEBHOOK_URL");
+    /// assert!(NotifyRule::webhook_env(&[NotifyOn::Failed], "$SLACK").is_err());
+    /// # Ok::<(), runner::NotifyError>(())
+    /// ```
+    pub fn webhook_env(on: &[NotifyOn], var: &str) -> Result<Self, NotifyError> {
+        let mut chars = var.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(NotifyError::BadVariable(var.escape_debug().to_string()));
+        }
+        Self::new(
+            on,
+            NotifyTarget::WebhookEnv(var.to_owned()),
             PathBuf::from("."),
         )
     }
@@ -321,6 +382,8 @@ pub(crate) struct NotifyTable {
     #[serde(default)]
     webhook: Option<Spanned<String>>,
     #[serde(default)]
+    webhook_env: Option<Spanned<String>>,
+    #[serde(default)]
     timeout_seconds: Option<Spanned<f64>>,
 }
 
@@ -355,17 +418,24 @@ pub(crate) fn rules_from_tables(
                 }
             }
         }
-        let rule = match (table.command, table.webhook) {
-            (None, None) => Err((span.clone(), NotifyError::NoTarget)),
-            (Some(_), Some(webhook)) => Err((webhook.span(), NotifyError::TwoTargets)),
-            (Some(command), None) => {
+        let rule = match (table.command, table.webhook, table.webhook_env) {
+            (None, None, None) => Err((span.clone(), NotifyError::NoTarget)),
+            (Some(command), None, None) => {
                 let command_span = command.span();
                 NotifyRule::command(&on, command.into_inner(), dir).map_err(|e| (command_span, e))
             }
-            (None, Some(url)) => {
+            (None, Some(url), None) => {
                 let url_span = url.span();
                 NotifyRule::webhook(&on, url.get_ref()).map_err(|e| (url_span, e))
             }
+            (None, None, Some(var)) => {
+                let var_span = var.span();
+                NotifyRule::webhook_env(&on, var.get_ref()).map_err(|e| (var_span, e))
+            }
+            // At the second target, in the order the keys are listed here.
+            (Some(_), Some(second), _)
+            | (Some(_), None, Some(second))
+            | (None, Some(_), Some(second)) => Err((second.span(), NotifyError::TwoTargets)),
         };
         let rule = rule.map_err(|(span, e)| match e {
             NotifyError::NoEvents => at(on_span.clone().unwrap_or(span), e),
@@ -646,6 +716,24 @@ impl Notifier {
         reporter: Arc<dyn Reporter>,
         exit_wait: Duration,
     ) -> Self {
+        // A webhook whose variable is unset or wrong is said now, once,
+        // rather than at the first event (at the end of a long run).
+        let warned: Vec<bool> = rules
+            .iter()
+            .map(|rule| {
+                let NotifyTarget::WebhookEnv(var) = &rule.target else {
+                    return false;
+                };
+                let Err(why) = webhook_from_env(var) else {
+                    return false;
+                };
+                reporter.warn(&format!(
+                    "notifications by {} will fail: {why}; the run goes on (each is recorded as failed)",
+                    rule.origin
+                ));
+                true
+            })
+            .collect();
         let rules = Arc::new(rules);
         let shared = Arc::new(Shared {
             state: Mutex::default(),
@@ -668,7 +756,7 @@ impl Notifier {
             let recorder = Arc::clone(&recorder);
             std::thread::Builder::new()
                 .name("notify".into())
-                .spawn(move || work(&rules, &shared, &recorder, &*reporter))
+                .spawn(move || work(&rules, warned, &shared, &recorder, &*reporter))
                 .ok()
         };
         Self {
@@ -876,8 +964,14 @@ pub(crate) fn notifier_for(
 }
 
 /// The worker: delivers jobs in order until the queue is closed and empty.
-fn work(rules: &[NotifyRule], shared: &Shared, record: &Recorder, reporter: &dyn Reporter) {
-    let mut warned = vec![false; rules.len()];
+/// `warned[i]`: rule `i`'s failures have been said already.
+fn work(
+    rules: &[NotifyRule],
+    mut warned: Vec<bool>,
+    shared: &Shared,
+    record: &Recorder,
+    reporter: &dyn Reporter,
+) {
     loop {
         let job = {
             let mut state = shared.lock();
@@ -909,6 +1003,10 @@ fn work(rules: &[NotifyRule], shared: &Shared, record: &Recorder, reporter: &dyn
                 (run_command(command, rule, &job, started), 1)
             }
             NotifyTarget::Webhook(url) => post(url, rule.timeout, &job.body),
+            NotifyTarget::WebhookEnv(var) => match webhook_from_env(var) {
+                Ok(url) => post(&url, rule.timeout, &job.body),
+                Err(why) => (Err(why), 0),
+            },
         };
         let mut state = shared.lock();
         if state.abandoned {
@@ -1097,6 +1195,7 @@ fn post_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CollectingReporter;
 
     fn parse(text: &str) -> Result<Vec<NotifyRule>, String> {
         #[derive(Deserialize)]
@@ -1112,7 +1211,8 @@ mod tests {
     fn tables_become_rules() {
         let rules = parse(
             "[[notify]]\non = [\"failed\", \"stalled\", \"failed\"]\ncommand = \"echo hi\"\n\
-             [[notify]]\nwebhook = \"https://hooks.example.org/T0/B0/secret\"\ntimeout_seconds = 2.5\n",
+             [[notify]]\nwebhook = \"https://hooks.example.org/T0/B0/secret\"\ntimeout_seconds = 2.5\n\
+             [[notify]]\nwebhook_env = \"SLACK_WEBHOOK_URL\"\n",
         )
         .unwrap();
         assert_eq!(rules[0].on, [NotifyOn::Failed, NotifyOn::Stalled]);
@@ -1124,6 +1224,14 @@ mod tests {
         assert_eq!(
             rules[1].origin,
             "webhook hooks.example.org (p.toml [[notify]] #2)"
+        );
+        assert_eq!(
+            rules[2].target,
+            NotifyTarget::WebhookEnv("SLACK_WEBHOOK_URL".into())
+        );
+        assert_eq!(
+            rules[2].origin,
+            "webhook $SLACK_WEBHOOK_URL (p.toml [[notify]] #3)"
         );
     }
 
@@ -1140,8 +1248,19 @@ mod tests {
             ),
             (
                 "[[notify]]\ncommand = \"x\"\nwebhook = \"http://h/\"\n",
-                "[[notify]] #1: has both `command` and `webhook`",
+                "[[notify]] #1: has more than one of `command`, `webhook` and `webhook_env`",
             ),
+            (
+                "[[notify]]\nwebhook = \"http://h/\"\nwebhook_env = \"HOOK\"\n",
+                "[[notify]] #1: has more than one of",
+            ),
+            (
+                "[[notify]]\nwebhook_env = \"$SLACK\"\n",
+                "[[notify]] #1: `webhook_env` must name an environment variable (letters, digits and _, not starting with a digit), got `$SLACK`",
+            ),
+            ("[[notify]]\nwebhook_env = \"1X\"\n", "got `1X`"),
+            ("[[notify]]\nwebhook_env = \"\"\n", "got ``"),
+            ("[[notify]]\nwebhook_env = \"A-B\"\n", "got `A-B`"),
             (
                 "[[notify]]\nwebhook = \"ftp://h/x\"\n",
                 "[[notify]] #1: `webhook` must be an http:// or https:// URL with a host, got `ftp://h/x`",
@@ -1167,6 +1286,65 @@ mod tests {
             let err = parse(text).unwrap_err();
             assert!(err.contains(want), "{text}\ngot:  {err}\nwant: {want}");
         }
+    }
+
+    /// A variable no test environment sets.
+    const UNSET: &str = "TRACKER_TEST_NOTIFY_HOOK_NEVER_SET_7F3A";
+
+    #[test]
+    fn a_webhook_from_the_environment_needs_a_url_there_and_never_shows_it() {
+        assert_eq!(
+            webhook_from_env(UNSET).unwrap_err(),
+            format!("${UNSET} is not set")
+        );
+        // PATH is set wherever tests run, and is no URL; its value is not
+        // said (a wrong secret is still a secret).
+        let path = std::env::var("PATH").unwrap();
+        let why = webhook_from_env("PATH").unwrap_err();
+        assert!(
+            why.starts_with("$PATH does not hold an http:// or https:// URL with a host: "),
+            "{why}"
+        );
+        assert!(!why.contains(&path), "{why}");
+    }
+
+    #[test]
+    fn an_unset_webhook_variable_is_said_once_when_the_run_starts_and_each_event_recorded_failed() {
+        let rule =
+            NotifyRule::webhook_env(&[NotifyOn::Completed, NotifyOn::Failed], UNSET).unwrap();
+        let reporter = Arc::new(CollectingReporter::default());
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let record: Recorder = {
+            let recorded = Arc::clone(&recorded);
+            Arc::new(move |entry| recorded.lock().unwrap().push(entry))
+        };
+        let mut notifier = Notifier::new(
+            vec![rule],
+            record,
+            Arc::clone(&reporter) as Arc<dyn Reporter>,
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            reporter.take(),
+            [format!(
+                "warning: notifications by webhook ${UNSET} will fail: ${UNSET} is not set; the run goes on (each is recorded as failed)"
+            )]
+        );
+        let mut run = PipelineRunRecord::new("r1");
+        run.status = RunStatus::Completed;
+        notifier.observe(&Event::Ended(&run)).unwrap();
+        let recorded = recorded.lock().unwrap();
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0].event, "completed");
+        assert_eq!(recorded[0].target, format!("webhook ${UNSET}"));
+        assert_eq!(recorded[0].outcome, NotificationOutcome::Failed);
+        assert_eq!(
+            recorded[0].reason.as_deref(),
+            Some(format!("${UNSET} is not set").as_str())
+        );
+        assert_eq!(recorded[0].attempts, 0);
+        // Said at the start, not again at the failure.
+        assert!(reporter.take().is_empty());
     }
 
     #[test]

@@ -302,8 +302,9 @@ pub struct NotificationRecord {
     /// The step concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_id: Option<String>,
-    /// Where it went, as safe to show: `command `notify-send …``, or
-    /// `webhook HOST` (never the URL's path, which often holds a token).
+    /// Where it went, as safe to show: `command `notify-send …``,
+    /// `webhook HOST` (never the URL's path, which often holds a token), or
+    /// `webhook $VARIABLE` for a URL taken from the environment.
     pub target: String,
     /// Whether it went.
     pub outcome: NotificationOutcome,

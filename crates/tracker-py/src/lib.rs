@@ -70,7 +70,7 @@ impl std::fmt::Debug for NativeRun {
 type SpecTuple = (String, String, bool, Option<f64>);
 
 /// A notification from Python: `(on, kind, target, timeout_seconds)`,
-/// `kind` `"command"` or `"webhook"` (docs/notify.md).
+/// `kind` `"command"`, `"webhook"` or `"webhook_env"` (docs/notify.md).
 type NotifySpec = (Vec<String>, String, String, Option<f64>);
 
 /// The MLflow mirror `mlflow=` asks for (docs/mlflow.md): `"auto"`, on
@@ -127,9 +127,10 @@ fn notify_rule(
     let rule = match kind.as_str() {
         "command" => runner::NotifyRule::command(&events, target, cwd),
         "webhook" => runner::NotifyRule::webhook(&events, &target),
+        "webhook_env" => runner::NotifyRule::webhook_env(&events, &target),
         other => {
             return Err(bad(format!(
-                "expected a command or a webhook, got {other:?}"
+                "expected a command, a webhook or a webhook_env, got {other:?}"
             )));
         }
     }

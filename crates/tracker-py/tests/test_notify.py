@@ -61,11 +61,29 @@ def test_a_failed_run_is_told_to_a_command_and_a_webhook(
     assert len(sent) == 2 and all(n["outcome"] == "sent" for n in sent), sent
 
 
+def test_a_webhook_url_can_come_from_the_environment(
+    root: Path, webhook: Dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACKER_TEST_HOOK", webhook["url"])
+    notify = [{"on": ["completed"], "webhook_env": "TRACKER_TEST_HOOK"}]
+    with tracker.Run("from-env", ["s"], artifact_root=root, telemetry=False, notify=notify) as run:
+        with run.step("s"):
+            pass
+    assert [e["event"] for e in webhook["received"]] == ["completed"]
+    summary = tracker.load_run(run.run_id, artifact_root=root)["record"]["summary"]
+    [sent] = summary["notifications"]
+    assert (sent["target"], sent["outcome"]) == ("webhook $TRACKER_TEST_HOOK", "sent")
+
+
 def test_bad_notify_tables_are_clear_errors(root: Path) -> None:
     with pytest.raises(ValueError, match=r"notify\[0\]: unknown event \"fialed\""):
         tracker.Run("bad", ["s"], artifact_root=root, notify=[{"on": ["fialed"], "command": "true"}]).start()
     with pytest.raises(ValueError, match=r"notify\[0\]: expected exactly one of"):
         tracker.Run("bad", ["s"], artifact_root=root, notify=[{"on": ["failed"]}])
+    with pytest.raises(ValueError, match=r"notify\[0\]: expected exactly one of"):
+        tracker.Run("bad", ["s"], artifact_root=root, notify=[{"command": "true", "webhook_env": "X"}])
+    with pytest.raises(ValueError, match=r"notify\[0\]: `webhook_env` must name an environment variable"):
+        tracker.Run("bad", ["s"], artifact_root=root, notify=[{"webhook_env": "$X"}]).start()
     with pytest.raises(ValueError, match=r"notify\[1\]: unknown key\(s\) url"):
         tracker.Run("bad", ["s"], artifact_root=root, notify=[{"command": "true"}, {"url": "x"}])
     with pytest.raises(ValueError, match=r"notify\[0\]"):

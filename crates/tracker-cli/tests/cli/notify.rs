@@ -118,6 +118,65 @@ fn a_cancelled_run_still_delivers_its_notification_before_it_exits() {
 }
 
 #[test]
+fn a_webhook_url_can_come_from_the_environment_and_an_unset_one_is_said_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, bodies) = serve();
+    // A project file that can be committed: the URL is not in it.
+    std::fs::write(
+        dir.path().join("tracker.toml"),
+        "[[notify]]\non = [\"completed\"]\nwebhook_env = \"TRACKER_TEST_HOOK\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        "[pipeline]\nname = \"quick\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+    )
+    .unwrap();
+    let run = |run_id: &str, hook: Option<&str>| {
+        let mut cmd = command();
+        cmd.current_dir(dir.path())
+            .args(["--artifact-root", "out", "run", "pipeline.toml", "--plain"])
+            .args(["--run-id", run_id, "--no-telemetry"])
+            .env_remove("TRACKER_TEST_HOOK");
+        if let Some(hook) = hook {
+            cmd.env("TRACKER_TEST_HOOK", hook);
+        }
+        let output = cmd.output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        output
+    };
+
+    let output = run("with-hook", Some(&url));
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+    let body: serde_json::Value =
+        serde_json::from_str(&bodies.try_recv().expect("delivered before the exit")).unwrap();
+    assert_eq!(body["event"], "completed");
+    assert_eq!(body["run_id"], "with-hook");
+
+    // Unset: said once, before the step runs; the run completes; the
+    // notification is recorded as failed.
+    let output = run("without-hook", None);
+    let said = stderr(&output);
+    let warning = "warning: notifications by webhook $TRACKER_TEST_HOOK (tracker.toml [[notify]] #1) will fail: $TRACKER_TEST_HOOK is not set; the run goes on (each is recorded as failed)";
+    assert_eq!(said.matches("warning:").count(), 1, "{said}");
+    let step_starts = said.find("Step 1/1").expect("a step line");
+    assert!(
+        said.find(warning).is_some_and(|at| at < step_starts),
+        "{said}"
+    );
+    assert!(bodies.try_recv().is_err(), "nothing was POSTed");
+    let shown = stdout(&tracker(&dir.path().join("out"), &["show", "without-hook"]));
+    let notes = shown
+        .split_once("\nNotifications")
+        .map(|(_, rest)| format!("Notifications{rest}"))
+        .unwrap_or_default();
+    insta::assert_snapshot!(notes, @r"
+    Notifications (1)
+      completed → webhook $TRACKER_TEST_HOOK: failed: $TRACKER_TEST_HOOK is not set
+    ");
+}
+
+#[test]
 fn bad_notify_tables_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
@@ -138,6 +197,7 @@ fn bad_notify_tables_are_refused_before_anything_runs() {
         "[[notify]]\non = [\"failed\"]\n",
         "[[notify]]\ncommand = \"true\"\nwebhook = \"https://h/x\"\n",
         "[[notify]]\nwebhook = \"hooks.example.org/T0\"\n",
+        "[[notify]]\nwebhook_env = \"https://hooks.example.org/T0\"\n",
     ] {
         let path = pipeline(notify);
         let output = tracker(&root, &["run", path.to_str().unwrap()]);

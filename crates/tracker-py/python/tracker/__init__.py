@@ -53,7 +53,9 @@ _ENDING_SIGNALS = tuple(
 
 
 #: Keys of a ``notify`` table, as in a pipeline file's ``[[notify]]``.
-_NOTIFY_KEYS = {"on", "command", "webhook", "timeout_seconds"}
+_NOTIFY_KEYS = {"on", "command", "webhook", "webhook_env", "timeout_seconds"}
+#: Its targets, exactly one of which a table has.
+_NOTIFY_TARGETS = ("command", "webhook", "webhook_env")
 #: Its events when ``on`` is not given.
 _NOTIFY_DEFAULT_ON = ["failed", "cancelled", "stalled"]
 
@@ -67,12 +69,13 @@ def _notify_spec(i: int, table: Any) -> Tuple[List[str], str, str, Optional[floa
     unknown = sorted(set(table) - _NOTIFY_KEYS)
     if unknown:
         raise ValueError(f"notify[{i}]: unknown key(s) {', '.join(unknown)}: expected {', '.join(sorted(_NOTIFY_KEYS))}")
-    if ("command" in table) == ("webhook" in table):
-        raise ValueError(f"notify[{i}]: expected exactly one of `command` or `webhook`")
+    targets = [key for key in _NOTIFY_TARGETS if key in table]
+    if len(targets) != 1:
+        raise ValueError(f"notify[{i}]: expected exactly one of `command`, `webhook` or `webhook_env`")
     on = table.get("on", _NOTIFY_DEFAULT_ON)
     if isinstance(on, str):
         on = [on]
-    kind = "command" if "command" in table else "webhook"
+    kind = targets[0]
     timeout = table.get("timeout_seconds")
     return ([str(e) for e in on], kind, str(table[kind]), None if timeout is None else float(timeout))
 
@@ -167,7 +170,9 @@ class Run:
     ``notify``: tables as ``[[notify]]`` of a
     pipeline file, as dicts (``{"on": ["failed"], "command": "…"}`` or
     ``{"on": ["failed", "stalled"], "webhook": "https://…",
-    "timeout_seconds": 10}``), after those of ``tracker.toml``.
+    "timeout_seconds": 10}``; ``{"webhook_env": "SLACK_WEBHOOK_URL"}``
+    POSTs to the URL in that environment variable), after those of
+    ``tracker.toml``.
     ``stall_seconds``: the silence (no report, almost no CPU) after which a
     step counts as stalled; default 3× its median or expected duration, at
     least 10 minutes; 0 turns detection off (docs/notify.md).
