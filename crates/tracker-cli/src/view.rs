@@ -162,6 +162,9 @@ pub(crate) struct RunDocument<'a> {
     /// it out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<&'a [TelemetrySnapshot]>,
+    /// How far the run is mirrored to each MLflow tracking server
+    /// (`mlflow.json`; empty if it never was).
+    pub mlflow: Vec<mlflow_mirror::MirrorState>,
     pub warnings: Vec<String>,
 }
 
@@ -210,6 +213,14 @@ impl RunView {
     }
 
     pub(crate) fn document(&self, now: Timestamp) -> RunDocument<'_> {
+        let mut warnings: Vec<String> = self.warnings().iter().map(ToString::to_string).collect();
+        let mlflow = match mlflow_mirror::MirrorFile::read(&self.entry.dir) {
+            Ok(file) => file.mirrors,
+            Err(e) => {
+                warnings.push(e.to_string());
+                Vec::new()
+            }
+        };
         RunDocument {
             output_version: OUTPUT_VERSION,
             run_id: &self.record().run_id,
@@ -221,7 +232,8 @@ impl RunView {
             recommendations: &self.contents.recommendations,
             perf_tests: &self.contents.perf_tests,
             telemetry: None,
-            warnings: self.warnings().iter().map(ToString::to_string).collect(),
+            mlflow,
+            warnings,
         }
     }
 }

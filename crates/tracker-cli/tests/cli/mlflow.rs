@@ -456,6 +456,16 @@ fn completed_failed_and_cancelled_runs_are_mirrored_live() {
         let runs = mlflow_runs(uri, &name, &run_id);
         assert_eq!(runs.len(), 1, "one MLflow run per tracker run");
         let run = &runs[0];
+        // `show --format json` says where: the mirror's own state.
+        let shown = tracker_cmd(&root)
+            .args(["show", &run_id, "--format", "json"])
+            .output()
+            .unwrap();
+        let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert_eq!(shown["mlflow"][0], mirror_state(&run_dir));
+        assert_eq!(shown["mlflow"][0]["tracking_uri"], uri);
+        assert_eq!(shown["mlflow"][0]["mlflow_run_id"], run["info"]["run_id"]);
+        assert_eq!(shown["mlflow"][0]["complete"], true);
         assert_eq!(run["info"]["status"], status);
         assert_eq!(run["info"]["run_name"], run_id.as_str());
         assert!(

@@ -40,6 +40,55 @@ fn run_arguments_resolve_by_id_prefix_and_latest() {
 }
 
 #[test]
+fn show_json_tells_where_the_run_is_mirrored_to_mlflow() {
+    let fx = fixture::build();
+    let show_json = || {
+        let out = tracker(fx.root(), &["show", "alpha", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()
+    };
+    // Never mirrored: an empty list.
+    let doc = show_json();
+    assert_eq!(doc["mlflow"], serde_json::json!([]));
+    let state = std::path::Path::new(doc["artifact_dir"].as_str().unwrap()).join("mlflow.json");
+
+    // As the mirror leaves it (the file's own shape, one entry a server).
+    std::fs::write(
+        &state,
+        r#"{"mirrors": [{"tracking_uri": "http://mlflow.example.org:5000", "experiment_name": "robots",
+            "experiment_id": "7", "mlflow_run_id": "f00d", "complete": false,
+            "pending": ["2 telemetry samples"], "last_error": "connection refused"}]}"#,
+    )
+    .unwrap();
+    let doc = show_json();
+    let mirror = &doc["mlflow"][0];
+    assert_eq!(mirror["tracking_uri"], "http://mlflow.example.org:5000");
+    assert_eq!(mirror["experiment_name"], "robots");
+    assert_eq!(mirror["mlflow_run_id"], "f00d");
+    assert_eq!(mirror["complete"], false);
+    assert_eq!(
+        mirror["pending"],
+        serde_json::json!(["2 telemetry samples"])
+    );
+    assert_eq!(mirror["last_error"], "connection refused");
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+
+    // Damaged: said among the warnings, never an error.
+    std::fs::write(&state, "{not json").unwrap();
+    let doc = show_json();
+    assert_eq!(doc["mlflow"], serde_json::json!([]));
+    let warnings = doc["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains("mlflow.json: not a mirror state file: "),
+        "{warnings:?}"
+    );
+}
+
+#[test]
 fn status_of_a_live_run_names_the_step_and_the_writer() {
     let fx = fixture::build();
     let out = tracker(fx.root(), &["status", "delta"]);
