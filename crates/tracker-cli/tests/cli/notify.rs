@@ -42,6 +42,14 @@ fn serve() -> (String, Receiver<String>) {
     (url, bodies)
 }
 
+/// The `Notifications` section of `tracker show`'s text, to its end.
+fn notifications_of(shown: &str) -> String {
+    shown
+        .split_once("\nNotifications")
+        .map(|(_, rest)| format!("Notifications{rest}"))
+        .unwrap_or_default()
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
@@ -106,11 +114,7 @@ fn a_cancelled_run_still_delivers_its_notification_before_it_exits() {
 
     let root = dir.path().join("out");
     let shown = tracker(&root, &["show", "cancel-me"]);
-    let text = stdout(&shown);
-    let notes = text
-        .split_once("\nNotifications")
-        .map(|(_, rest)| format!("Notifications{rest}"))
-        .unwrap_or_default();
+    let notes = notifications_of(&stdout(&shown));
     insta::assert_snapshot!(notes, @r"
     Notifications (1)
       cancelled (step wait) → webhook 127.0.0.1: sent (1 try)
@@ -166,10 +170,7 @@ fn a_webhook_url_can_come_from_the_environment_and_an_unset_one_is_said_at_the_s
     );
     assert!(bodies.try_recv().is_err(), "nothing was POSTed");
     let shown = stdout(&tracker(&dir.path().join("out"), &["show", "without-hook"]));
-    let notes = shown
-        .split_once("\nNotifications")
-        .map(|(_, rest)| format!("Notifications{rest}"))
-        .unwrap_or_default();
+    let notes = notifications_of(&shown);
     insta::assert_snapshot!(notes, @r"
     Notifications (1)
       completed → webhook $TRACKER_TEST_HOOK: failed: $TRACKER_TEST_HOOK is not set
@@ -304,10 +305,7 @@ command = "cat >> events.jsonl"
         shown.contains("[warning] stalled_step: step `hang` showed no sign of life for 0.3s"),
         "{shown}"
     );
-    let notes = shown
-        .split_once("\nNotifications")
-        .map(|(_, rest)| format!("Notifications{rest}"))
-        .unwrap_or_default();
+    let notes = notifications_of(&shown);
     insta::assert_snapshot!(notes, @r"
     Notifications (2)
       stalled (step hang) → command `cat >> events.jsonl`: sent (1 try)
