@@ -10,8 +10,9 @@
 //!   `manifest.jsonl` and `recommendations.json` through the server's
 //!   artifact proxy when it ends. It sends from its own thread: a server
 //!   that is down, slow or refusing never fails, slows or blocks the run;
-//!   the first problem is said once, and what was not sent is listed in
-//!   the run's `mlflow.json`.
+//!   a problem is said once, the server is tried again now and then (what
+//!   the run recorded meanwhile is sent once it answers), and what was not
+//!   sent is listed in the run's `mlflow.json`.
 //! - [`sync_run`] mirrors a run from its files afterwards (`tracker
 //!   sync`), sending only what is missing; the MLflow run is found again
 //!   by its `tracker.run_id` tag, never duplicated; an abandoned run is

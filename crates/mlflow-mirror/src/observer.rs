@@ -3,7 +3,10 @@
 //! threads only copy the event into a bounded queue; an unreachable, slow
 //! or erroring server costs them nothing, and the end of the run waits for
 //! the last uploads only while the server answers, and at most
-//! [`MirrorOptions::end_wait`].
+//! [`MirrorOptions::end_wait`]. After a failure the worker tries the server
+//! again now and then ([`MirrorOptions::retry_first`]); once it answers,
+//! what the run recorded meanwhile is sent from its files and the mirror
+//! goes on live.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -55,6 +58,11 @@ pub struct MirrorOptions {
     /// server that has not answered at all yet, only until
     /// [`FIRST_ANSWER_GRACE`] after the run started.
     pub end_wait: Duration,
+    /// After a failure, how long until the server is tried again; each
+    /// further failure doubles the wait, up to [`MirrorOptions::retry_longest`].
+    pub retry_first: Duration,
+    /// The longest wait between two tries.
+    pub retry_longest: Duration,
 }
 
 impl Default for MirrorOptions {
@@ -63,14 +71,20 @@ impl Default for MirrorOptions {
             experiment: None,
             timeouts: Timeouts::LIVE,
             end_wait: Duration::from_secs(5),
+            retry_first: Duration::from_secs(5),
+            retry_longest: Duration::from_secs(300),
         }
     }
 }
 
 /// What the worker is told.
 enum Msg {
-    Started { run_dir: PathBuf, base: usize },
-    Sample(Box<TelemetrySnapshot>),
+    Started {
+        run_dir: PathBuf,
+        base: usize,
+    },
+    /// A sample and its index in `telemetry.jsonl`.
+    Sample(usize, Box<TelemetrySnapshot>),
     Step(Box<PipelineRunRecord>),
     Ended(Box<PipelineRunRecord>),
 }
@@ -80,6 +94,7 @@ struct Shared {
     inner: Mutex<Inner>,
     changed: Condvar,
     reporter: Mutex<Option<Arc<dyn Reporter>>>,
+    /// The current failure was said (reset when the server answers again).
     warned: AtomicBool,
     /// Samples the run has produced since it started here.
     samples_seen: AtomicUsize,
@@ -108,11 +123,16 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Says `text` once per run, through the run's reporter.
+    /// Says `text` once per failure, through the run's reporter.
     fn warn_once(&self, text: &str) {
         if self.warned.swap(true, Ordering::SeqCst) {
             return;
         }
+        self.say(text);
+    }
+
+    /// Says `text` through the run's reporter.
+    fn say(&self, text: &str) {
         let reporter = self
             .reporter
             .lock()
@@ -162,14 +182,17 @@ impl Shared {
 }
 
 /// Mirrors each run it observes, live, to an MLflow tracking server
-/// (docs/mlflow.md). Never fails the run: the first problem is said once
-/// through the run's reporter, and what could not be sent is listed in
-/// the run directory's `mlflow.json` for `tracker sync`.
+/// (docs/mlflow.md). Never fails the run: a problem is said once through
+/// the run's reporter, the server is tried again on a backoff (and caught
+/// up from the run's files once it answers), and what could not be sent is
+/// listed in the run directory's `mlflow.json` for `tracker sync`.
 pub struct MlflowObserver {
     target: Target,
     options: MirrorOptions,
     shared: Arc<Shared>,
     tx: Option<SyncSender<Msg>>,
+    /// The index in `telemetry.jsonl` of this session's first sample.
+    base: usize,
     /// When the run started (its `Started` event).
     started: Option<Instant>,
 }
@@ -212,6 +235,7 @@ impl MlflowObserver {
                 samples_seen: AtomicUsize::new(0),
             }),
             tx: None,
+            base: 0,
             started: None,
         })
     }
@@ -225,12 +249,14 @@ impl MlflowObserver {
         self.started = Some(Instant::now());
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let base = count_lines(&run_dir.join(manifest::files::TELEMETRY));
+        self.base = base;
         let mut worker = Worker {
             target: self.target.clone(),
             shared: Arc::clone(&self.shared),
             throughput: StepThroughput::default(),
             next_sample: base,
             contiguous: true,
+            retry: Retry::new(self.options.retry_first, self.options.retry_longest),
         };
         let spawned = std::thread::Builder::new()
             .name("mlflow-mirror".to_owned())
@@ -336,8 +362,8 @@ impl Observer for MlflowObserver {
         match event {
             Event::Started { run_dir, .. } => self.start(run_dir),
             Event::Sample(snapshot) => {
-                self.shared.samples_seen.fetch_add(1, Ordering::SeqCst);
-                self.send(Msg::Sample(Box::new((*snapshot).clone())));
+                let index = self.base + self.shared.samples_seen.fetch_add(1, Ordering::SeqCst);
+                self.send(Msg::Sample(index, Box::new((*snapshot).clone())));
             }
             Event::StepEnded { record, .. } => self.send(Msg::Step(Box::new((*record).clone()))),
             Event::Ended(record) => self.end(record),
@@ -368,15 +394,58 @@ fn count_lines(path: &Path) -> usize {
     std::fs::read(path).map_or(0, |bytes| bytes.iter().filter(|b| **b == b'\n').count())
 }
 
-/// The worker thread: sends what the observer queues, until the first
-/// failure; after that it only keeps count, for `mlflow.json`.
+/// When a failed mirror tries the server again: `first` after the
+/// failure, then twice as late after each failed try, up to `longest`.
+#[derive(Debug)]
+struct Retry {
+    first: Duration,
+    longest: Duration,
+    wait: Duration,
+    /// The next try; `None` while the mirror works.
+    at: Option<Instant>,
+}
+
+impl Retry {
+    fn new(first: Duration, longest: Duration) -> Self {
+        Self {
+            first,
+            longest: longest.max(first),
+            wait: first,
+            at: None,
+        }
+    }
+
+    /// A try failed (or the mirror did): the next one, `wait` from now.
+    fn failed(&mut self, now: Instant) {
+        self.at = Some(now + self.wait);
+        self.wait = (self.wait * 2).min(self.longest);
+    }
+
+    /// The server answered: no tries until the next failure, which waits
+    /// `first` again.
+    fn answered(&mut self) {
+        self.at = None;
+        self.wait = self.first;
+    }
+
+    /// How long until the next try is due (zero if it is), `None` if none is.
+    fn due_in(&self, now: Instant) -> Option<Duration> {
+        self.at.map(|at| at.saturating_duration_since(now))
+    }
+}
+
+/// The worker thread: sends what the observer queues. After a failure it
+/// only keeps count (for `mlflow.json`) and tries the server again on the
+/// [`Retry`] schedule, catching up from the run's files when it answers.
 struct Worker {
     target: Target,
     shared: Arc<Shared>,
     throughput: StepThroughput,
+    /// The index of the next sample to send: those below were sent.
     next_sample: usize,
     /// Every sample of the run so far was sent.
     contiguous: bool,
+    retry: Retry,
 }
 
 impl Worker {
@@ -386,15 +455,24 @@ impl Worker {
         loop {
             // Samples wait up to FLUSH_EVERY to go in one request; the
             // run's start, a step's end and the run's end go at once.
-            let left = FLUSH_EVERY.saturating_sub(last.elapsed());
+            let mut left = FLUSH_EVERY.saturating_sub(last.elapsed());
+            if let Some(due) = self.retry.due_in(Instant::now()) {
+                if due.is_zero() {
+                    self.process(std::mem::take(&mut msgs));
+                    self.recover();
+                    continue;
+                }
+                left = left.min(due);
+            }
             match rx.recv_timeout(left) {
                 Ok(msg) => {
-                    let urgent = !matches!(msg, Msg::Sample(_));
+                    let urgent = !matches!(msg, Msg::Sample(..));
                     msgs.push(msg);
                     if !urgent && msgs.len() < MAX_BUFFERED && last.elapsed() < FLUSH_EVERY {
                         continue;
                     }
                 }
+                Err(RecvTimeoutError::Timeout) if last.elapsed() < FLUSH_EVERY => continue,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     self.process(std::mem::take(&mut msgs));
@@ -428,10 +506,8 @@ impl Worker {
         for msg in msgs {
             match msg {
                 Msg::Started { run_dir, base } => self.begin_offline(run_dir, base),
-                Msg::Sample(snapshot) => {
-                    self.throughput.add(&snapshot);
-                    self.contiguous = false;
-                }
+                // Sent from the file if the server answers again.
+                Msg::Sample(_, snapshot) => self.throughput.add(&snapshot),
                 Msg::Step(_) => {}
                 Msg::Ended(_) => self.finish(false),
             }
@@ -453,11 +529,16 @@ impl Worker {
         for msg in msgs {
             match msg {
                 Msg::Started { run_dir, base } => self.open(run_dir, base)?,
-                Msg::Sample(snapshot) => {
+                Msg::Sample(index, snapshot) => {
                     self.throughput.add(&snapshot);
-                    metrics.extend(sample_metrics(&snapshot, self.next_sample));
-                    self.next_sample += 1;
-                    samples_now += 1;
+                    // Below: sent already, from the file, by a catch-up.
+                    if index >= self.next_sample {
+                        // Above: samples the queue dropped, left to sync.
+                        self.contiguous &= index == self.next_sample;
+                        metrics.extend(sample_metrics(&snapshot, index));
+                        self.next_sample = index + 1;
+                        samples_now += 1;
+                    }
                 }
                 Msg::Step(record) => {
                     self.new_step_metrics(&record, &mut steps_now, &mut metrics);
@@ -538,13 +619,12 @@ impl Worker {
         Ok(())
     }
 
-    /// Notes what the server took; writes `mlflow.json` if `write`.
+    /// Notes what the server took (`samples` of them samples); writes
+    /// `mlflow.json` if `write`.
     fn sent(&mut self, samples: usize, steps: &[String], write: bool) {
         let mut inner = self.shared.lock();
-        if self.contiguous && inner.state.samples_sent + samples == self.next_sample {
+        if self.contiguous && samples > 0 {
             inner.state.samples_sent = self.next_sample;
-        } else {
-            self.contiguous = false;
         }
         inner.state.steps_sent.extend(steps.iter().cloned());
         if write {
@@ -602,7 +682,8 @@ impl Worker {
         Ok(())
     }
 
-    /// The first failure: said once, recorded; nothing more is sent.
+    /// A failure: said once, recorded; nothing more is sent until the
+    /// server answers a later try ([`Worker::recover`]).
     fn fail(&mut self, e: &Error) {
         let mut inner = self.shared.lock();
         inner.failed = true;
@@ -617,11 +698,58 @@ impl Worker {
         inner.done = ended;
         drop(inner);
         self.shared.changed.notify_all();
+        if !ended {
+            self.retry.failed(Instant::now());
+        }
         self.shared.warn_once(&format!(
-            "MLflow mirror: {e}; the run goes on without it, and what was not sent is listed in \
-             {file} (`tracker sync --mlflow {}` sends it)",
+            "MLflow mirror: {e}; the run goes on, the mirror tries the server again now and then \
+             (sending what it missed once it answers), and what is not sent is listed in {file} \
+             (`tracker sync --mlflow {}` sends it)",
             self.target.client.uri()
         ));
+    }
+
+    /// A try after a failure: sends what the run's files hold that the
+    /// server lacks, then goes on live; or, failing, waits longer.
+    fn recover(&mut self) {
+        let (run_dir, mut state) = {
+            let inner = self.shared.lock();
+            match (&inner.run_dir, inner.ended.is_some() || inner.done) {
+                (Some(dir), false) => (dir.clone(), inner.state.clone()),
+                // Ended: what is missing is `tracker sync`'s to send.
+                _ => {
+                    self.retry.at = None;
+                    return;
+                }
+            }
+        };
+        let caught_up = crate::sync::catch_up(&self.target, &run_dir, &mut state);
+        let mut inner = self.shared.lock();
+        match caught_up {
+            Ok(metrics) => {
+                self.retry.answered();
+                self.next_sample = state.samples_sent;
+                self.contiguous = true;
+                state.last_error = None;
+                inner.state = state;
+                inner.failed = false;
+                inner.answered = true;
+                self.shared.record(&mut inner);
+                drop(inner);
+                self.shared.changed.notify_all();
+                self.shared.warned.store(false, Ordering::SeqCst);
+                self.shared.say(&format!(
+                    "MLflow mirror: the server at {} answers again; what the run recorded \
+                     meanwhile was sent ({metrics} metric values), and the mirror goes on live",
+                    self.target.client.uri()
+                ));
+            }
+            Err(e) => {
+                self.retry.failed(Instant::now());
+                inner.state.last_error = Some(e.to_string());
+                self.shared.record(&mut inner);
+            }
+        }
     }
 
     /// The ended run is finished with (sent, or recorded as pending).
@@ -645,4 +773,30 @@ fn read_recommendations(shared: &Shared) -> Vec<PerformanceRecommendation> {
     manifest::read_manifest(&run_dir.join(manifest::files::MANIFEST))
         .map(|c| c.recommendations)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tries_after_a_failure_grow_rarer_up_to_the_longest_and_start_over_once_answered() {
+        let mut retry = Retry::new(Duration::from_secs(5), Duration::from_secs(300));
+        let now = Instant::now();
+        assert_eq!(retry.due_in(now), None, "no try while the mirror works");
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            retry.failed(now);
+            waits.push(retry.due_in(now).unwrap().as_secs());
+        }
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(
+            retry.due_in(now + Duration::from_secs(400)),
+            Some(Duration::ZERO)
+        );
+        retry.answered();
+        assert_eq!(retry.due_in(now), None);
+        retry.failed(now);
+        assert_eq!(retry.due_in(now), Some(Duration::from_secs(5)));
+    }
 }

@@ -238,6 +238,30 @@ pub fn sync_run(target: &Target, run_dir: &Path, abandoned: bool) -> Result<Sync
     })
 }
 
+/// Brings the MLflow run of the live run in `run_dir` up to what its files
+/// hold (the live mirror, when the server answers again after a failure):
+/// as [`sync_run`] for a run that has not ended, except that `state` is
+/// the caller's to record. On success, `state.samples_sent` is the number
+/// of telemetry samples read. Returns the metric values sent.
+pub(crate) fn catch_up(target: &Target, run_dir: &Path, state: &mut MirrorState) -> Result<usize> {
+    let manifest_path = run_dir.join(manifest::files::MANIFEST);
+    let contents = manifest::read_manifest(&manifest_path).map_err(|source| Error::Run {
+        path: manifest_path.clone(),
+        source,
+    })?;
+    let record = contents.record.ok_or_else(|| Error::State {
+        path: manifest_path,
+        message: "no run record".to_owned(),
+    })?;
+    // The record on disk may already say the run ended; it is caught up as
+    // running all the same, and the end is the live mirror's to send.
+    let mut running = record;
+    running.status = telemetry_model::RunStatus::Running;
+    let (sent, _, _) = send_missing(target, run_dir, &running, &[], state, false)?;
+    state.status_sent = Some(tracker_status(running.status, false));
+    Ok(sent)
+}
+
 /// The work of [`sync_run`]: (metrics sent, artifacts uploaded, created).
 fn send_missing(
     target: &Target,

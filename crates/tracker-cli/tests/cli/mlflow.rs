@@ -11,10 +11,11 @@
 //! `TRACKER_REQUIRE_MLFLOW=1` (set by `.ci/run`) makes that a failure.
 
 use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -648,6 +649,144 @@ fn offline_then_sync_twice_never_duplicates() {
         shown.contains(&format!("mlflow     mirrored to {uri}")),
         "{shown}"
     );
+}
+
+/// A proxy to `upstream` (`http://HOST:PORT`) that drops every connection
+/// until `up` is set, then forwards them: a server that is down, then back.
+fn flaky_proxy(upstream: &str, up: Arc<AtomicBool>) -> String {
+    let target = upstream.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            if !up.load(Ordering::SeqCst) {
+                drop(client);
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(&target) else {
+                continue;
+            };
+            let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Write);
+                });
+            };
+            pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+            pipe(server, client);
+        }
+    });
+    uri
+}
+
+#[test]
+fn a_server_that_comes_back_is_caught_up_and_mirrored_live() {
+    let Some(server) = server() else { return };
+    let uri = server.uri.as_str();
+    let tmp = tempfile::tempdir().unwrap();
+    let name = unique("comeback");
+    let up = Arc::new(AtomicBool::new(false));
+    let proxy = flaky_proxy(uri, Arc::clone(&up));
+    let path = tmp.path().join("comeback.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[pipeline]\nname = \"{name}\"\n\n[[steps]]\nid = \"train\"\n\
+             run = 'while [ ! -e release ]; do sleep 0.05; done'\n"
+        ),
+    )
+    .unwrap();
+    let root = tmp.path().join("root");
+    let child = tracker_cmd(&root)
+        .arg("run")
+        .arg(&path)
+        .args(["--plain", "--interval", "0.2", "--mlflow", &proxy])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state_of = || {
+        let dir = std::fs::read_dir(root.join("run-tracker"))
+            .ok()?
+            .flatten()
+            .find(|e| !e.file_name().to_string_lossy().starts_with('.'))?
+            .path();
+        let text = std::fs::read_to_string(dir.join("mlflow.json")).ok()?;
+        serde_json::from_str::<Value>(&text).ok()
+    };
+    let wait = |what: &str, done: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if state_of().is_some_and(|s| done(&s["mirrors"][0])) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Down: the first request fails, and the mirror says so.
+    wait("the failure", &|m| m["last_error"].is_string());
+    up.store(true, Ordering::SeqCst);
+    // Back: a later try catches up and the mirror goes on live.
+    wait("the catch-up", &|m| {
+        m["last_error"].is_null() && m["mlflow_run_id"].is_string()
+    });
+    let caught_up = state_of().unwrap()["mirrors"][0]["samples_sent"]
+        .as_u64()
+        .unwrap() as usize;
+    // Live again: samples taken after the catch-up reach the server as
+    // they come (every 2 s), before the run ends.
+    let (run_id, _) = only_run(&root);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let runs = mlflow_runs(uri, &name, &run_id);
+        let sent = runs.first().map_or(0, |run| {
+            history(uri, run, "system/system_memory_usage_megabytes").len()
+        });
+        if sent >= caught_up + 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for live samples"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::fs::write(tmp.path().join("release"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let said = warnings(&err);
+    assert_eq!(said.len(), 2, "the failure, then the return: {err}");
+    assert!(
+        said[0].contains(&proxy) && said[0].contains("tries the server again"),
+        "{err}"
+    );
+    assert!(
+        said[1].contains("answers again") && said[1].contains("goes on live"),
+        "{err}"
+    );
+
+    let (_, run_dir) = only_run(&root);
+    let state = mirror_state(&run_dir);
+    assert_eq!(state["complete"], true, "{state}");
+    assert_eq!(state["pending"], json!([]), "{state}");
+    let runs = mlflow_runs(uri, &name, &run_id);
+    assert_eq!(runs.len(), 1, "one MLflow run");
+    assert_eq!(runs[0]["info"]["status"], "FINISHED");
+    // Every sample once, those of the outage included: no gap, no repeat.
+    let samples = std::fs::read_to_string(run_dir.join("telemetry.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    let mut steps: Vec<i64> = history(uri, &runs[0], "system/system_memory_usage_megabytes")
+        .iter()
+        .map(|m| m["step"].as_i64().unwrap())
+        .collect();
+    steps.sort_unstable();
+    let expected: Vec<i64> = (0..samples as i64).collect();
+    assert_eq!(steps, expected);
+    assert_eq!(history(uri, &runs[0], "steps/duration_seconds").len(), 1);
 }
 
 #[test]
