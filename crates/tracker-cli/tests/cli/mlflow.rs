@@ -692,11 +692,13 @@ fn a_server_that_comes_back_is_caught_up_and_mirrored_live() {
         &path,
         format!(
             "[pipeline]\nname = \"{name}\"\n\n[[steps]]\nid = \"train\"\n\
-             run = 'while [ ! -e release ]; do sleep 0.05; done'\n"
+             run = 'i=0; while [ ! -e release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done'\n"
         ),
     )
     .unwrap();
     let root = tmp.path().join("root");
+    // The step waits for `release`, or a minute: a failed test leaves no
+    // run behind for long.
     let child = tracker_cmd(&root)
         .arg("run")
         .arg(&path)
