@@ -716,15 +716,21 @@ impl Notifier {
         reporter: Arc<dyn Reporter>,
         exit_wait: Duration,
     ) -> Self {
-        // A webhook whose variable is unset or wrong is said now, once,
-        // rather than at the first event (at the end of a long run).
+        // Webhooks from the environment are read once, now; one whose
+        // variable is unset or wrong is said now, rather than at the first
+        // event (at the end of a long run).
+        let env_urls: Vec<Option<Result<String, String>>> = rules
+            .iter()
+            .map(|rule| match &rule.target {
+                NotifyTarget::WebhookEnv(var) => Some(webhook_from_env(var)),
+                _ => None,
+            })
+            .collect();
         let warned: Vec<bool> = rules
             .iter()
-            .map(|rule| {
-                let NotifyTarget::WebhookEnv(var) = &rule.target else {
-                    return false;
-                };
-                let Err(why) = webhook_from_env(var) else {
+            .zip(&env_urls)
+            .map(|(rule, url)| {
+                let Some(Err(why)) = url else {
                     return false;
                 };
                 reporter.warn(&format!(
@@ -734,6 +740,7 @@ impl Notifier {
                 true
             })
             .collect();
+        let targets = Targets { env_urls, warned };
         let rules = Arc::new(rules);
         let shared = Arc::new(Shared {
             state: Mutex::default(),
@@ -756,7 +763,7 @@ impl Notifier {
             let recorder = Arc::clone(&recorder);
             std::thread::Builder::new()
                 .name("notify".into())
-                .spawn(move || work(&rules, warned, &shared, &recorder, &*reporter))
+                .spawn(move || work(&rules, targets, &shared, &recorder, &*reporter))
                 .ok()
         };
         Self {
@@ -963,15 +970,27 @@ pub(crate) fn notifier_for(
     )
 }
 
+/// What the worker knows of each rule beyond the rule itself.
+struct Targets {
+    /// For a [`NotifyTarget::WebhookEnv`] rule, its URL as read when the
+    /// run started, or why there is none.
+    env_urls: Vec<Option<Result<String, String>>>,
+    /// The rule's failures have been said already.
+    warned: Vec<bool>,
+}
+
 /// The worker: delivers jobs in order until the queue is closed and empty.
-/// `warned[i]`: rule `i`'s failures have been said already.
 fn work(
     rules: &[NotifyRule],
-    mut warned: Vec<bool>,
+    targets: Targets,
     shared: &Shared,
     record: &Recorder,
     reporter: &dyn Reporter,
 ) {
+    let Targets {
+        env_urls,
+        mut warned,
+    } = targets;
     loop {
         let job = {
             let mut state = shared.lock();
@@ -1003,9 +1022,10 @@ fn work(
                 (run_command(command, rule, &job, started), 1)
             }
             NotifyTarget::Webhook(url) => post(url, rule.timeout, &job.body),
-            NotifyTarget::WebhookEnv(var) => match webhook_from_env(var) {
-                Ok(url) => post(&url, rule.timeout, &job.body),
-                Err(why) => (Err(why), 0),
+            NotifyTarget::WebhookEnv(var) => match &env_urls[job.rule] {
+                Some(Ok(url)) => post(url, rule.timeout, &job.body),
+                Some(Err(why)) => (Err(why.clone()), 0),
+                None => (Err(format!("${var} was not read")), 0),
             },
         };
         let mut state = shared.lock();
