@@ -182,15 +182,7 @@ pub enum Synced {
 /// `abandoned`: its writer died). Records the result in `mlflow.json`,
 /// also on failure.
 pub fn sync_run(target: &Target, run_dir: &Path, abandoned: bool) -> Result<Synced> {
-    let manifest_path = run_dir.join(manifest::files::MANIFEST);
-    let contents = manifest::read_manifest(&manifest_path).map_err(|source| Error::Run {
-        path: manifest_path.clone(),
-        source,
-    })?;
-    let record = contents.record.ok_or_else(|| Error::State {
-        path: manifest_path.clone(),
-        message: "no run record".to_owned(),
-    })?;
+    let (record, recommendations) = read_run(run_dir)?;
     let uri = target.client.uri().to_owned();
     // A damaged state file is rebuilt: the tag search finds the run again.
     let mut file = MirrorFile::read(run_dir).unwrap_or_default();
@@ -210,7 +202,7 @@ pub fn sync_run(target: &Target, run_dir: &Path, abandoned: bool) -> Result<Sync
         target,
         run_dir,
         &record,
-        &contents.recommendations,
+        &recommendations,
         &mut state,
         abandoned,
     );
@@ -244,6 +236,23 @@ pub fn sync_run(target: &Target, run_dir: &Path, abandoned: bool) -> Result<Sync
 /// the caller's to record. On success, `state.samples_sent` is the number
 /// of telemetry samples read. Returns the metric values sent.
 pub(crate) fn catch_up(target: &Target, run_dir: &Path, state: &mut MirrorState) -> Result<usize> {
+    let (record, _) = read_run(run_dir)?;
+    // The record on disk may already say the run ended; it is caught up as
+    // running all the same, and the end is the live mirror's to send.
+    let mut running = record;
+    running.status = telemetry_model::RunStatus::Running;
+    let (sent, _, _) = send_missing(target, run_dir, &running, &[], state, false)?;
+    state.status_sent = Some(tracker_status(running.status, false));
+    Ok(sent)
+}
+
+/// The last record of the run in `run_dir` and its recommendations.
+fn read_run(
+    run_dir: &Path,
+) -> Result<(
+    PipelineRunRecord,
+    Vec<telemetry_model::PerformanceRecommendation>,
+)> {
     let manifest_path = run_dir.join(manifest::files::MANIFEST);
     let contents = manifest::read_manifest(&manifest_path).map_err(|source| Error::Run {
         path: manifest_path.clone(),
@@ -253,13 +262,7 @@ pub(crate) fn catch_up(target: &Target, run_dir: &Path, state: &mut MirrorState)
         path: manifest_path,
         message: "no run record".to_owned(),
     })?;
-    // The record on disk may already say the run ended; it is caught up as
-    // running all the same, and the end is the live mirror's to send.
-    let mut running = record;
-    running.status = telemetry_model::RunStatus::Running;
-    let (sent, _, _) = send_missing(target, run_dir, &running, &[], state, false)?;
-    state.status_sent = Some(tracker_status(running.status, false));
-    Ok(sent)
+    Ok((record, contents.recommendations))
 }
 
 /// The work of [`sync_run`]: (metrics sent, artifacts uploaded, created).
